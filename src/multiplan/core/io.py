@@ -102,8 +102,8 @@ class ImportReport:
              else f"CRS: {self.source_crs} → {self.project_crs}"),
         ]
         if self.encoding:
-            lines.append((f"编码：{self.encoding}（来源：{self.encoding_source}）" if zh
-                          else f"encoding: {self.encoding} (from {self.encoding_source})"))
+            lines.append(f"编码：{self.encoding}（来源：{self.encoding_source}）" if zh
+                          else f"encoding: {self.encoding} (from {self.encoding_source})")
         for m in self.messages:
             lines.append(m["zh"] if zh else m["en"])
         return lines

@@ -1,0 +1,5 @@
+import sys
+
+from multiplan.cli import main
+
+sys.exit(main())
