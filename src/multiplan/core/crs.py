@@ -26,7 +26,7 @@ CHINA_LAT = (3.0, 54.0)
 
 def zone3_for_longitude(lon: float) -> int:
     """3° zone number whose central meridian (3×zone) is nearest to ``lon``."""
-    return int(math.floor(lon / 3.0 + 0.5))
+    return math.floor(lon / 3.0 + 0.5)
 
 
 def epsg_gk3(central_meridian: int, prefixed: bool = False) -> int:
