@@ -387,7 +387,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CANCELLED
     except Exception as exc:  # noqa: BLE001 — no traceback reaches a user
         import traceback
-        log = Path.home() / ".cache" / "multiplan" / "last-error.txt"
+        import os
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        log = cache / "multiplan" / "last-error.txt"
         try:
             log.parent.mkdir(parents=True, exist_ok=True)
             log.write_text(traceback.format_exc(), encoding="utf-8")
