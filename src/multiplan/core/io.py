@@ -494,12 +494,9 @@ def resolve_source_crs(gdf: gpd.GeoDataFrame, path: Path, project: Project,
                           f"指定的坐标系 {crsmod.crs_label(chosen)} 与坐标不符：{problem.zh}",
                           f"the assumed CRS {crsmod.crs_label(chosen)} does not fit the "
                           f"coordinates: {problem.en}", path)
-        report.crs_assumed = True
-        report.crs_note = (f"源文件无坐标系，按用户确认假定为 {crsmod.crs_label(chosen)}"
-                           f" / no CRS in the source; assumed {crsmod.crs_label(chosen)} as "
-                           f"confirmed by the user")
-        report.add(Message("crs.assumed", report.crs_note.split(" / ")[0],
-                           report.crs_note.split(" / ")[1], str(path)))
+        _note_assumed(report, f"源文件无坐标系，按用户确认假定为 {crsmod.crs_label(chosen)}",
+                      f"no CRS in the source; assumed {crsmod.crs_label(chosen)} as "
+                      f"confirmed by the user", path)
         return chosen
     problem = crsmod.declared_crs_problem(declared, bounds, project.epsg)
     if problem is None:
@@ -519,13 +516,19 @@ def resolve_source_crs(gdf: gpd.GeoDataFrame, path: Path, project: Project,
                       f"指定的坐标系 {crsmod.crs_label(chosen)} 与坐标不符：{again.zh}",
                       f"the assumed CRS {crsmod.crs_label(chosen)} does not fit the "
                       f"coordinates: {again.en}", path)
-    report.crs_assumed = True
-    report.crs_note = (f"源文件声明 {crsmod.crs_label(declared)} 与坐标不符，按用户确认改用 "
-                       f"{crsmod.crs_label(chosen)} / declared {crsmod.crs_label(declared)} "
-                       f"did not fit; {crsmod.crs_label(chosen)} used as confirmed by the user")
-    report.add(Message("crs.assumed", report.crs_note.split(" / ")[0],
-                       report.crs_note.split(" / ")[1], str(path)))
+    _note_assumed(report, f"源文件声明 {crsmod.crs_label(declared)} 与坐标不符，按用户确认改用 "
+                  f"{crsmod.crs_label(chosen)}",
+                  f"declared {crsmod.crs_label(declared)} did not fit; "
+                  f"{crsmod.crs_label(chosen)} used as confirmed by the user", path)
     return chosen
+
+
+def _note_assumed(report: ImportReport, zh: str, en: str, path: Path) -> None:
+    # CRS names contain " / " (e.g. "CGCS2000 / 3-degree Gauss-Kruger CM 120E"), so the two
+    # texts are kept apart rather than split out of one string.
+    report.crs_assumed = True
+    report.crs_note = f"{zh} / {en}"
+    report.add(Message("crs.assumed", zh, en, str(path)))
 
 
 def _assumed(assume_crs: str | int, guess: crsmod.CrsGuess, path: Path) -> CRS:
