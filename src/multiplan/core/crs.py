@@ -96,7 +96,9 @@ def crs_label(crs: CRS | int | None) -> str:
 class CrsGuess:
     """What the coordinates themselves suggest."""
 
-    kind: str  # "geographic" | "gk3_prefixed" | "gk6_prefixed" | "gk_unprefixed" | "unknown"
+    #: "geographic" | "gk3_prefixed" | "gk6_prefixed" | "gk_unprefixed" | "unknown" |
+    #: "outside_china" (only from declared_crs_problem)
+    kind: str
     epsg: int | None
     zh: str
     en: str
@@ -153,6 +155,18 @@ def lonlat_center(crs: CRS, bounds: tuple[float, float, float, float]) -> tuple[
     return float(lon), float(lat)
 
 
+def outside_china(lonlat_bounds: tuple[float, float, float, float]) -> CrsGuess | None:
+    """A guess saying the lon/lat box lies outside China, or None if its centre is inside."""
+    minx, miny, maxx, maxy = lonlat_bounds
+    lon, lat = (minx + maxx) / 2, (miny + maxy) / 2
+    if CHINA_LON[0] <= lon <= CHINA_LON[1] and CHINA_LAT[0] <= lat <= CHINA_LAT[1]:
+        return None
+    return CrsGuess("outside_china", None,
+                    f"坐标（中心约 经度 {lon:.4f}°，纬度 {lat:.4f}°）位于中国范围之外",
+                    f"the coordinates (centre about {lon:.4f}°E, {lat:.4f}°N) lie outside "
+                    f"China")
+
+
 def declared_crs_problem(declared: CRS, bounds: tuple[float, float, float, float],
                          project_epsg: int | None = None) -> CrsGuess | None:
     """Return a guess describing why ``declared`` does not fit the coordinates, or None.
@@ -164,7 +178,7 @@ def declared_crs_problem(declared: CRS, bounds: tuple[float, float, float, float
     if declared.is_geographic:
         if guess.kind != "geographic":
             return guess
-        return None
+        return outside_china(bounds)
     epsg = declared.to_epsg()
     info = gk_info(epsg) if epsg else None
     if info is not None:
@@ -191,5 +205,5 @@ def declared_crs_problem(declared: CRS, bounds: tuple[float, float, float, float
     except Exception:  # noqa: BLE001 — any projection failure means "does not fit"
         return guess
     if not (CHINA_LON[0] <= lon <= CHINA_LON[1] and CHINA_LAT[0] <= lat <= CHINA_LAT[1]):
-        return guess
+        return guess if guess.kind != "unknown" else outside_china((lon, lat, lon, lat))
     return None
