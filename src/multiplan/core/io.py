@@ -236,36 +236,109 @@ def check_shapefile(path: Path) -> None:
                          else ""), path, feature=feature)
 
 
+def _normalise_encoding(raw: str) -> str:
+    """A .cpg value or user text as a codec name: '936' / 'ANSI 936' → GBK, '1252' → CP1252."""
+    key = raw.strip().lower()
+    m = re.fullmatch(r"(?:ansi[ _]?)?(\d+)", key)
+    if m:
+        return _ENCODING_ALIASES.get(m.group(1), f"CP{m.group(1)}")
+    return _ENCODING_ALIASES.get(key, raw.strip().upper() or "UTF-8")
+
+
+def _dbf_texts(data: bytes) -> tuple[list[bytes], list[bytes]]:
+    """(field-name bytes, record bytes without the deletion flag) of a DBF file."""
+    if len(data) < 32:
+        return [], []
+    nrec = struct.unpack("<I", data[4:8])[0]
+    header_len, rec_len = struct.unpack("<HH", data[8:12])
+    names = []
+    for off in range(32, max(32, header_len - 1), 32):
+        desc = data[off:off + 32]
+        if not desc or desc[0] == 0x0D:
+            break
+        names.append(desc[:11].split(b"\0", 1)[0])
+    records = []
+    if rec_len > 0:
+        for i in range(nrec):
+            rec = data[header_len + i * rec_len:header_len + (i + 1) * rec_len]
+            if not rec:
+                break
+            records.append(rec[1:])
+    return names, records
+
+
+def _encoding_of_bytes(body: bytes) -> str:
+    """Valid UTF-8 → UTF-8, else GBK, else GB18030, else ISO-8859-1."""
+    for enc, name in (("utf-8", "UTF-8"), ("gbk", "GBK"), ("gb18030", "GB18030")):
+        try:
+            body.decode(enc)
+            return name
+        except UnicodeDecodeError:
+            pass
+    return "ISO-8859-1"
+
+
 def detect_dbf_encoding(path: Path) -> tuple[str, str]:
     """Encoding of a shapefile's attribute table: (encoding, how it was found).
 
-    Order: the ``.cpg`` file; the DBF language-driver byte; then the bytes themselves
-    (valid UTF-8 → UTF-8, else decodable as GB18030 → GBK, else ISO-8859-1).
+    Order: the ``.cpg`` file; the DBF language-driver byte; then the bytes of the field
+    names and records (valid UTF-8 → UTF-8, else GBK, else GB18030, else ISO-8859-1).
     """
     cpg = _sidecar(path, ".cpg")
     if cpg is not None:
-        raw = cpg.read_text(errors="replace").strip()
-        return _ENCODING_ALIASES.get(raw.lower(), raw.upper() or "UTF-8"), "cpg"
+        return _normalise_encoding(cpg.read_text(errors="replace")), "cpg"
     dbf = _sidecar(path, ".dbf")
     if dbf is None:
         return "UTF-8", "detected"
     data = dbf.read_bytes()
     if len(data) > 32 and data[29] in _LDID_CHINESE:
         return _LDID_CHINESE[data[29]], "dbf_ldid"
-    header_len = struct.unpack("<H", data[8:10])[0] if len(data) >= 10 else 0
-    body = data[header_len:]
-    if all(b < 0x80 for b in body):
-        return "UTF-8", "detected"
+    names, records = _dbf_texts(data)
+    return _encoding_of_bytes(b"".join(names + records)), "detected"
+
+
+def check_dbf_encoding(shp: Path, encoding: str, source: str | None,
+                       display_path: Path) -> None:
+    """Refuse when the attribute table cannot be decoded with ``encoding`` (a .cpg, a
+    language byte or a user choice that does not match the bytes), naming the feature."""
+    import codecs
+
     try:
-        body.decode("utf-8")
-        return "UTF-8", "detected"
-    except UnicodeDecodeError:
-        pass
-    try:
-        body.decode("gb18030")
-        return "GBK", "detected"
-    except UnicodeDecodeError:
-        return "ISO-8859-1", "detected"
+        codec = codecs.lookup(encoding).name
+    except LookupError:
+        raise _refuse("encoding.unknown", f"无法识别的属性表编码 {encoding}（依据：{_enc_src_zh(source)}）",
+                      f"unknown attribute table encoding {encoding} (from {source})",
+                      display_path) from None
+    dbf = _sidecar(shp, ".dbf")
+    if dbf is None:
+        return
+    names, records = _dbf_texts(dbf.read_bytes())
+    bad_field, bad_feature = None, None
+    for name in names:
+        try:
+            name.decode(codec)
+        except UnicodeDecodeError:
+            bad_field = name
+            break
+    if bad_field is None:
+        for i, rec in enumerate(records):
+            try:
+                rec.decode(codec)
+            except UnicodeDecodeError:
+                bad_feature = i
+                break
+    if bad_field is None and bad_feature is None:
+        return
+    likely = _encoding_of_bytes(b"".join(names + records))
+    where_zh = (f"第 {bad_feature} 号要素" if bad_feature is not None else "字段名")
+    where_en = (f"feature {bad_feature}" if bad_feature is not None else "a field name")
+    raise _refuse("encoding.mismatch",
+                  f"属性表编码与内容不符：按 {encoding}（依据：{_enc_src_zh(source)}）无法解码"
+                  f"{where_zh}的文字；内容看起来是 {likely} 编码，确认后可用 --encoding {likely} 导入",
+                  f"the attribute table does not match its encoding: {where_en} cannot be "
+                  f"decoded as {encoding} (from {source}); the bytes look like {likely} — "
+                  f"confirm with --encoding {likely} to import", display_path,
+                  feature=bad_feature, likely_encoding=likely)
 
 
 # ---------------------------------------------------------------------- reading
@@ -670,6 +743,7 @@ def import_layer(project: Project, path: str | Path, *, name: str | None = None,
                 report.encoding, report.encoding_source = encoding, "user"
             else:
                 report.encoding, report.encoding_source = detect_dbf_encoding(read_path)
+            check_dbf_encoding(read_path, report.encoding, report.encoding_source, path)
             if report.encoding_source in ("detected", "dbf_ldid", "user") and \
                     report.encoding not in ("UTF-8",):
                 report.add(Message("encoding.used",
