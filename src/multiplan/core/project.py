@@ -394,9 +394,24 @@ class Project:
         kwargs: dict[str, Any] = {}
         if geom_type:
             kwargs["geometry_type"] = geom_type
-        pyogrio.write_dataframe(gdf, self.gpkg, layer=tmp, driver="GPKG",
-                                layer_options={"SPATIAL_INDEX": "YES", "FID": "fid"},
-                                **kwargs)
+        with contextlib.closing(self.connect()) as conn:
+            had_extensions = _table_exists(conn, "gpkg_extensions")
+        try:
+            pyogrio.write_dataframe(gdf, self.gpkg, layer=tmp, driver="GPKG",
+                                    layer_options={"SPATIAL_INDEX": "YES", "FID": "fid"},
+                                    **kwargs)
+        except Exception as exc:  # noqa: BLE001 — GDAL field/feature errors of all kinds
+            # GDAL may have created the table (and gpkg_extensions) before failing: leave
+            # no trace of either
+            with contextlib.suppress(Exception), self.transaction() as conn:
+                _drop_gpkg_table(conn, tmp)
+                if not had_extensions and not conn.execute(
+                        "SELECT count(*) FROM gpkg_extensions").fetchone()[0]:
+                    conn.execute("DROP TABLE gpkg_extensions")
+            raise ProjectError("layer.write_failed",
+                               f"写入图层 {record.name} 失败，项目未作修改：{exc}",
+                               f"writing layer {record.name} failed; the project was not "
+                               f"modified: {exc}", path=self.gpkg) from None
         try:
             record.feature_count = len(gdf)
             record.imported_at = record.imported_at or _now()
