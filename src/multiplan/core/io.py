@@ -686,6 +686,47 @@ def apply_classification(gdf: gpd.GeoDataFrame, scheme: str | None, code_field: 
     return gdf, scheme
 
 
+# ---------------------------------------------------------------------- field names
+#: Column names the project's GeoPackage layers use themselves (FID and geometry).
+_RESERVED_FIELDS = {"fid", "geom"}
+
+
+def safe_field_names(gdf: gpd.GeoDataFrame, report: ImportReport,
+                     path: Path) -> tuple[gpd.GeoDataFrame, dict[str, str]]:
+    """Rename attributes GeoPackage cannot hold as they are: names equal to the layer's FID
+    or geometry column (``fid``, ``geom``; e.g. a shapefile saved from a GeoPackage by QGIS
+    keeps ``fid``) and names equal to another one but for case (SQLite columns are
+    case-insensitive). Returns the frame and {old: new}."""
+    geom_col = gdf.geometry.name
+    taken = {str(c).lower() for c in gdf.columns if c != geom_col} | _RESERVED_FIELDS
+    seen: set[str] = set()
+    renamed: dict[str, str] = {}
+    for col in gdf.columns:
+        if col == geom_col:
+            continue
+        low = str(col).lower()
+        if low in _RESERVED_FIELDS or low in seen:
+            base = f"{col}_src" if low in _RESERVED_FIELDS else str(col)
+            new, k = base, 2
+            while new.lower() in taken:
+                new, k = f"{base}_{k}", k + 1
+            taken.add(new.lower())
+            renamed[col] = new
+            seen.add(new.lower())
+        else:
+            seen.add(low)
+    if renamed:
+        gdf = gdf.rename(columns=renamed)
+        listing = ", ".join(f"{k} → {v}" for k, v in renamed.items())
+        report.add(Message("field.renamed",
+                           f"以下字段与项目图层的保留字段（fid/geom）或其他字段（不区分大小写）重名，"
+                           f"已改名：{listing}",
+                           f"these fields clash with the layer's own columns (fid/geom) or with "
+                           f"another field (case-insensitive) and were renamed: {listing}",
+                           str(path)))
+    return gdf, renamed
+
+
 # ---------------------------------------------------------------------- public API
 def _safe_layer_name(name: str) -> str:
     name = re.sub(r"[\s/\\:\"'`]+", "_", name.strip())
@@ -781,6 +822,9 @@ def import_layer(project: Project, path: str | Path, *, name: str | None = None,
     task.progress(0.65, "检查地类代码")
     gdf, scheme = apply_classification(gdf, scheme, code_field, report, path)
     task.progress(0.75, "写入项目")
+    gdf, renamed = safe_field_names(gdf, report, path)
+    code_field = renamed.get(code_field, code_field) if code_field else None
+    name_field = renamed.get(name_field, name_field) if name_field else None
     scheme_version = None
     if scheme:
         from . import classification as cls
