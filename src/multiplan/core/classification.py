@@ -745,6 +745,9 @@ def available_schemes() -> list[dict[str, str]]:
     for name in _packaged_names():
         if name.startswith("xwalk_"):
             continue
+        # resources/standards also holds other tables (conflict rules, 双评价 parameters…)
+        if _read_packaged(name)[0].get("kind") != "scheme":
+            continue
         s = _load_scheme(name)
         out.append({"id": s.id, "version": s.version, "title": s.title,
                     "version_id": s.version_id})
