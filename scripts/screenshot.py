@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -78,6 +79,28 @@ def grab(display: str) -> np.ndarray:
     return read_xwd(out)
 
 
+def wait_for_window(app: subprocess.Popen[bytes], display: str, timeout: float,
+                    log: IO[bytes]) -> np.ndarray | None:
+    """Grab the screen every second until it shows something and two grabs agree."""
+    deadline = time.monotonic() + timeout
+    previous = None
+    while True:
+        time.sleep(1.0)
+        if app.poll() is not None:
+            log.seek(0)
+            print(f"screenshot: the app exited with {app.returncode}:\n"
+                  f"{log.read().decode(errors='replace')}", file=sys.stderr)
+            return None
+        image = grab(display)
+        drawn = image.min() != image.max()
+        if drawn and previous is not None and np.array_equal(image, previous):
+            return image
+        previous = image if drawn else None
+        if time.monotonic() > deadline:
+            print("screenshot: the window did not settle in time", file=sys.stderr)
+            return None
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("project")
@@ -96,27 +119,13 @@ def main() -> int:
     app = None
     try:
         env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb")
-        log = tempfile.TemporaryFile()
-        app = subprocess.Popen(
-            [sys.executable, "-m", "multiplan.gui.app", args.project, "--lang", args.lang,
-             "-qwindowgeometry", f"{args.size}+0+0"], env=env, stdout=log, stderr=log)
-        deadline = time.monotonic() + args.timeout
-        previous = None
-        while True:
-            time.sleep(1.0)
-            if app.poll() is not None:
-                log.seek(0)
-                print(f"screenshot: the app exited with {app.returncode}:\n"
-                      f"{log.read().decode(errors='replace')}", file=sys.stderr)
-                return 1
-            image = grab(display)
-            drawn = image.min() != image.max()
-            if drawn and previous is not None and np.array_equal(image, previous):
-                break
-            previous = image if drawn else None
-            if time.monotonic() > deadline:
-                print("screenshot: the window did not settle in time", file=sys.stderr)
-                return 1
+        with tempfile.TemporaryFile() as log:
+            app = subprocess.Popen(
+                [sys.executable, "-m", "multiplan.gui.app", args.project, "--lang", args.lang,
+                 "-qwindowgeometry", f"{args.size}+0+0"], env=env, stdout=log, stderr=log)
+            image = wait_for_window(app, display, args.timeout, log)
+        if image is None:
+            return 1
         save_png(image, args.out)
         print(f"screenshot: {args.out} ({image.shape[1]}×{image.shape[0]}, display {display})")
         return 0
@@ -128,7 +137,6 @@ def main() -> int:
                     proc.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 from pyproj import Transformer
-from PySide6.QtCore import QPoint, QSettings, Qt, QTimer
-from PySide6.QtGui import QColor, QImage
+from PySide6.QtCore import QPoint, QPointF, QSettings, Qt, QTimer
+from PySide6.QtGui import QColor, QImage, QWheelEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from multiplan.core.classification import load_scheme
@@ -188,3 +188,21 @@ def test_run_opens_the_window_and_returns_the_exit_code(qtbot, project: Project)
     QTimer.singleShot(300, close_soon)
     assert gui_app.run(str(project.folder)) == 0
     assert any("测试县" in title for title in seen)
+
+
+def test_wheel_zoom_keeps_the_point_under_the_cursor_and_home_restores(
+        window: MainWindow) -> None:
+    canvas = window.canvas
+    full = canvas.units_per_pixel()
+    pt = _pixel(window, *PARCELS["0701"])
+    wheel = QWheelEvent(QPointF(pt), canvas.mapToGlobal(QPointF(pt)), QPoint(0, 0),
+                        QPoint(0, 3 * 120), Qt.MouseButton.NoButton,
+                        Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(canvas, wheel)
+    assert canvas.units_per_pixel() == pytest.approx(full * 0.8 ** 3)
+    assert (_pixel(window, *PARCELS["0701"]) - pt).manhattanLength() <= 1
+    assert _grab(window).pixelColor(pt) == QColor(*load_scheme("ydyh2023").colour("0701"))
+    zoom_full = next(a for a in window.menuBar().actions()[1].menu().actions()
+                     if a.shortcut().toString() == "Home")
+    zoom_full.trigger()
+    assert canvas.units_per_pixel() == pytest.approx(full)

@@ -239,7 +239,7 @@ class MainWindow(QMainWindow):
             except Exception as exc:  # noqa: BLE001
                 failures.append(f"{rec.name}: {exc}")
         self.layer_tree.blockSignals(False)
-        self.canvas.zoom_to_extent(project.extent())
+        self.canvas.set_full_extent(project.extent())
         return failures
 
     def _add_layer_item(self, parent: QTreeWidgetItem, rec: LayerRecord) -> QTreeWidgetItem:

@@ -176,7 +176,7 @@ class SimpleCanvas(QWidget):
             name, geoms, style, colours, visible, order=len(self._layers),
             typical_size=float(np.median(sizes)) if len(sizes) else 0.0)
         if self._extent is None and len(geoms):
-            self.set_origin_from(shapely.total_bounds(geoms))
+            self._set_origin(shapely.total_bounds(geoms))
         self._invalidate()
 
     def layer_names(self) -> list[str]:
@@ -192,19 +192,32 @@ class SimpleCanvas(QWidget):
             self._invalidate()
 
     # ------------------------------------------------------------------ view
-    def set_origin_from(self, bounds: tuple[float, float, float, float] | np.ndarray) -> None:
+    def _set_origin(self, bounds: tuple[float, float, float, float] | np.ndarray) -> None:
+        """Paths are stored relative to an origin near the data (small numbers for Qt);
+        moving it drops the cached paths."""
         minx, miny, maxx, maxy = (float(v) for v in bounds)
-        if all(math.isfinite(v) for v in (minx, miny, maxx, maxy)):
-            self._origin = ((minx + maxx) / 2, (miny + maxy) / 2)
+        if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)):
+            return
+        origin = ((minx + maxx) / 2, (miny + maxy) / 2)
+        if origin != self._origin:
+            self._origin = origin
+            for layer in self._layers.values():
+                layer._cache.clear()
+
+    def set_full_extent(self, bounds: tuple[float, float, float, float] | None) -> None:
+        """Set the extent that "zoom to full extent" shows, and show it."""
+        if bounds is None:
+            return
+        self._extent = tuple(float(v) for v in bounds)  # type: ignore[assignment]
+        self._set_origin(self._extent)
+        self.zoom_to_extent()
 
     def zoom_to_extent(self, bounds: tuple[float, float, float, float] | None = None) -> None:
-        """Fit ``bounds`` (default: the stored full extent) into the widget with a margin."""
-        if bounds is not None:
-            self._extent = tuple(float(v) for v in bounds)  # type: ignore[assignment]
-            self.set_origin_from(bounds)
-        if self._extent is None:
+        """Fit ``bounds`` (default: the full extent) into the widget with a small margin."""
+        bounds = bounds if bounds is not None else self._extent
+        if bounds is None:
             return
-        minx, miny, maxx, maxy = self._extent
+        minx, miny, maxx, maxy = (float(v) for v in bounds)
         w, h = max(self.width(), 1), max(self.height(), 1)
         span_x, span_y = max(maxx - minx, 1e-9), max(maxy - miny, 1e-9)
         self._upp = max(span_x / (w * 0.94), span_y / (h * 0.94))
