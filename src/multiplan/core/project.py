@@ -396,18 +396,25 @@ class Project:
             kwargs["geometry_type"] = geom_type
         with contextlib.closing(self.connect()) as conn:
             had_extensions = _table_exists(conn, "gpkg_extensions")
+            had_srs = [r[0] for r in conn.execute("SELECT srs_id FROM gpkg_spatial_ref_sys")]
         try:
             pyogrio.write_dataframe(gdf, self.gpkg, layer=tmp, driver="GPKG",
                                     layer_options={"SPATIAL_INDEX": "YES", "FID": "fid"},
                                     **kwargs)
         except Exception as exc:  # noqa: BLE001 — GDAL field/feature errors of all kinds
-            # GDAL may have created the table (and gpkg_extensions) before failing: leave
-            # no trace of either
+            # GDAL may have created the table, gpkg_extensions and an SRS row before
+            # failing: leave no trace of any of them
             with contextlib.suppress(Exception), self.transaction() as conn:
                 _drop_gpkg_table(conn, tmp)
                 if not had_extensions and not conn.execute(
                         "SELECT count(*) FROM gpkg_extensions").fetchone()[0]:
                     conn.execute("DROP TABLE gpkg_extensions")
+                conn.execute(
+                    "DELETE FROM gpkg_spatial_ref_sys WHERE srs_id NOT IN "
+                    f"({', '.join('?' for _ in had_srs)}) "
+                    "AND srs_id NOT IN (SELECT srs_id FROM gpkg_contents "
+                    "WHERE srs_id IS NOT NULL) "
+                    "AND srs_id NOT IN (SELECT srs_id FROM gpkg_geometry_columns)", had_srs)
             raise ProjectError("layer.write_failed",
                                f"写入图层 {record.name} 失败，项目未作修改：{exc}",
                                f"writing layer {record.name} failed; the project was not "
