@@ -206,3 +206,30 @@ def test_wheel_zoom_keeps_the_point_under_the_cursor_and_home_restores(
                      if a.shortcut().toString() == "Home")
     zoom_full.trigger()
     assert canvas.units_per_pixel() == pytest.approx(full)
+
+
+def test_plan_layers_start_hidden_under_the_current_use(qtbot, project: Project,
+                                                         tmp_path: Path) -> None:
+    """Several filled plan layers would cover each other: only 现状 starts checked; control
+    lines keep their own look and start checked; groups follow the level order."""
+    src = tmp_path / "parcels.geojson"
+    import_layer(project, src, name="tugui", level="county", role="land_use_plan",
+                 scheme="ydyh2023", code_field="DLBM")
+    import_layer(project, src, name="redline", level="provincial", role="eco_redline")
+    win = MainWindow(str(project.folder))
+    qtbot.addWidget(win)
+    win.resize(900, 600)
+    win.show()
+    qtbot.waitExposed(win)
+    tree = win.layer_tree
+    assert [tree.topLevelItem(i).text(0) for i in range(tree.topLevelItemCount())] == \
+        ["省级", "县级"]
+    assert win.canvas.is_layer_visible("parcels")
+    assert win.canvas.is_layer_visible("redline")
+    assert not win.canvas.is_layer_visible("tugui")
+    assert win.layer_item("tugui").checkState(0) == Qt.CheckState.Unchecked
+    _grab(win)
+    assert win.canvas.drawn_layers == ["parcels", "redline"]  # fills first, lines on top
+    # the red line is an outline: inside the parcel the class colour still shows
+    pt = _pixel(win, *PARCELS["0301"])
+    assert _grab(win).pixelColor(pt) == QColor(*load_scheme("ydyh2023").colour("0301"))

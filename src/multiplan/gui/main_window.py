@@ -39,12 +39,12 @@ from .simple_canvas import LayerStyle, SimpleCanvas
 UNIFIED_SCHEME = "ydyh2023"
 FALLBACK_FILL = (200, 200, 200)
 
-#: Default look per layer role (三区三线 symbology is not standardised in our sources: these
-#: follow common practice — red line for 生态保护红线, yellow for 永久基本农田, purple dashed
-#: line for 城镇开发边界).
+#: Default look per layer role. 三区三线 symbology is not standardised in our sources
+#: (domain.md §3.3); these follow common practice: red line for 生态保护红线, yellow hatch
+#: for 永久基本农田, purple dashed line for 城镇开发边界.
 ROLE_STYLES: dict[str, LayerStyle] = {
     "eco_redline": LayerStyle(fill=None, pen=(220, 20, 20), pen_width=2.0, z=70),
-    "basic_farmland": LayerStyle(fill=(255, 215, 0, 110), pen=(215, 170, 0), z=60),
+    "basic_farmland": LayerStyle(fill=(230, 180, 0), pen=(215, 170, 0), hatch=True, z=60),
     "urban_boundary": LayerStyle(fill=None, pen=(150, 40, 200), pen_width=2.0, dash=True, z=75),
     "admin_boundary": LayerStyle(fill=None, pen=(40, 40, 40), pen_width=2.0, z=90),
     "township": LayerStyle(fill=None, pen=(110, 110, 110), pen_width=1.0, dash=True, z=80),
@@ -229,18 +229,44 @@ class MainWindow(QMainWindow):
         others = [r for r in records if r.level not in LEVELS]
         for rec in others:
             self._add_layer_item(self.layer_tree.invisibleRootItem(), rec)
+        shown_fill = self._initially_filled(records)
         for rec in records:
             if rec.kind != "vector":
                 continue
             try:
                 self._add_to_canvas(project, rec)
+                if not self._visible_at_start(rec, shown_fill):
+                    self.canvas.set_layer_visible(rec.name, False)
+                    self.layer_item(rec.name).setCheckState(0, Qt.CheckState.Unchecked)
             except MultiplanError as exc:
                 failures.append(f"{rec.name}: {exc.text(self.lang)}")
             except Exception as exc:  # noqa: BLE001
                 failures.append(f"{rec.name}: {exc}")
         self.layer_tree.blockSignals(False)
         self.canvas.set_full_extent(project.extent())
+        # a county plan is about the county: start on the 行政区 boundary when there is one
+        county = [n for n, r in self.records.items()
+                  if r.role == "admin_boundary" and n in self.canvas.layer_names()]
+        if county:
+            self.canvas.zoom_to_extent(self.canvas.layer_bounds(county[0]))
         return failures
+
+    @staticmethod
+    def _fills_area(rec: LayerRecord) -> bool:
+        """Layers drawn as filled areas that would hide each other when stacked."""
+        return rec.kind == "vector" and rec.role not in ROLE_STYLES
+
+    def _initially_filled(self, records: list[LayerRecord]) -> str | None:
+        """The one area-filling layer shown at start: the first 现状 layer, else the first
+        classified one. Other plan layers start unchecked so they do not cover it."""
+        fills = [r for r in records if self._fills_area(r)]
+        for rec in fills:
+            if rec.role == "current_use":
+                return rec.name
+        return fills[0].name if fills else None
+
+    def _visible_at_start(self, rec: LayerRecord, shown_fill: str | None) -> bool:
+        return not self._fills_area(rec) or rec.name == shown_fill
 
     def _add_layer_item(self, parent: QTreeWidgetItem, rec: LayerRecord) -> QTreeWidgetItem:
         count = "" if rec.feature_count is None else f"{rec.feature_count:,}"
@@ -260,15 +286,16 @@ class MainWindow(QMainWindow):
         return item
 
     def _add_to_canvas(self, project: Project, rec: LayerRecord) -> None:
-        classified = bool(rec.code_field or rec.scheme)
-        gdf = project.read_layer(rec.name, columns=["mp_code"] if classified else [])
+        """Read the layer and hand it to the canvas. Roles with their own look (control
+        lines, boundaries, water) keep it; other classified layers are filled by class."""
+        by_class = rec.role not in ROLE_STYLES and bool(rec.code_field or rec.scheme)
+        gdf = project.read_layer(rec.name, columns=["mp_code"] if by_class else [])
         geoms = np.asarray(gdf.geometry.array, dtype=object)
-        colours = None
-        if classified and "mp_code" in gdf.columns:
-            colours = class_colours(gdf["mp_code"])
-        style = CLASSIFIED_STYLE if colours is not None else ROLE_STYLES.get(rec.role,
-                                                                             DEFAULT_STYLE)
-        self.canvas.add_layer(rec.name, geoms, style, colours=colours, visible=True)
+        if by_class and "mp_code" in gdf.columns:
+            self.canvas.add_layer(rec.name, geoms, CLASSIFIED_STYLE,
+                                  colours=class_colours(gdf["mp_code"]))
+        else:
+            self.canvas.add_layer(rec.name, geoms, ROLE_STYLES.get(rec.role, DEFAULT_STYLE))
 
     # ------------------------------------------------------------------ visibility
     def layer_item(self, name: str) -> QTreeWidgetItem | None:

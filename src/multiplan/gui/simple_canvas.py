@@ -19,6 +19,7 @@ import numpy as np
 import shapely
 from PySide6.QtCore import QByteArray, QDataStream, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
+    QBrush,
     QColor,
     QImage,
     QMouseEvent,
@@ -112,6 +113,7 @@ class LayerStyle:
     pen: tuple[int, int, int] = (110, 110, 110)
     pen_width: float = 0.0  # 0 = cosmetic hairline
     dash: bool = False
+    hatch: bool = False  # diagonal hatch in the fill colour instead of a solid fill
     z: int = 10  # draw order: lower first
 
 
@@ -146,6 +148,7 @@ class SimpleCanvas(QWidget):
         self._origin = (0.0, 0.0)
         self._center = (0.0, 0.0)  # view centre, map units
         self._upp = 1.0  # map units per pixel
+        self._pending_view: tuple[float, float, float, float] | None = None
         self._image: QImage | None = None
         self._drag_start: QPointF | None = None
         self._drag_offset = QPointF(0, 0)
@@ -178,6 +181,10 @@ class SimpleCanvas(QWidget):
         if self._extent is None and len(geoms):
             self._set_origin(shapely.total_bounds(geoms))
         self._invalidate()
+
+    def layer_bounds(self, name: str) -> tuple[float, float, float, float] | None:
+        geoms = self._layers[name].geoms
+        return tuple(shapely.total_bounds(geoms)) if len(geoms) else None  # type: ignore
 
     def layer_names(self) -> list[str]:
         return list(self._layers)
@@ -222,6 +229,8 @@ class SimpleCanvas(QWidget):
         span_x, span_y = max(maxx - minx, 1e-9), max(maxy - miny, 1e-9)
         self._upp = max(span_x / (w * 0.94), span_y / (h * 0.94))
         self._center = ((minx + maxx) / 2, (miny + maxy) / 2)
+        # before the widget is shown its size is not final: fit again at the first render
+        self._pending_view = None if self.isVisible() else (minx, miny, maxx, maxy)
         self._invalidate()
 
     def full_extent(self) -> tuple[float, float, float, float] | None:
@@ -282,6 +291,8 @@ class SimpleCanvas(QWidget):
 
     def render_image(self) -> QImage:
         """Render the visible layers at the widget's size into a new image."""
+        if self._pending_view is not None and self.isVisible():
+            self.zoom_to_extent(self._pending_view)
         dpr = self.devicePixelRatioF()
         img = QImage(max(1, int(self.width() * dpr)), max(1, int(self.height() * dpr)),
                      QImage.Format.Format_ARGB32_Premultiplied)
@@ -321,6 +332,8 @@ class SimpleCanvas(QWidget):
                 p.setPen(pen if outline else Qt.PenStyle.NoPen)
                 if fill is None:
                     p.setBrush(Qt.BrushStyle.NoBrush)
+                elif st.hatch:
+                    p.setBrush(QBrush(fill, Qt.BrushStyle.BDiagPattern))
                 else:
                     p.setBrush(fill)
                 p.drawPath(poly_path)
@@ -361,10 +374,7 @@ class SimpleCanvas(QWidget):
         p.end()
 
     def resizeEvent(self, event: QResizeEvent) -> None:
-        old = event.oldSize()
-        if self._extent is not None and (old.width() <= 0 or old.height() <= 0):
-            self.zoom_to_extent()  # first real size: fit the extent
-        self._invalidate()
+        self._invalidate()  # the view keeps its centre and scale
         super().resizeEvent(event)
 
     def wheelEvent(self, event: QWheelEvent) -> None:
