@@ -233,3 +233,23 @@ def test_plan_layers_start_hidden_under_the_current_use(qtbot, project: Project,
     # the red line is an outline: inside the parcel the class colour still shows
     pt = _pixel(win, *PARCELS["0301"])
     assert _grab(win).pixelColor(pt) == QColor(*load_scheme("ydyh2023").colour("0301"))
+
+
+def test_a_layer_that_cannot_be_read_is_reported_once(qtbot, project: Project,
+                                                      monkeypatch) -> None:
+    from multiplan.core.errors import ProjectError
+
+    def broken(self, name, columns=None, bbox=None):
+        raise ProjectError("layer.broken", "图层已损坏", "the layer is broken")
+
+    shown: list[str] = []
+    monkeypatch.setattr(QMessageBox, "critical",
+                        lambda parent, title, text, *a, **k: shown.append(text))
+    monkeypatch.setattr(Project, "read_layer", broken)
+    win = MainWindow(str(project.folder))
+    qtbot.addWidget(win)
+    assert win.project is not None and "测试县" in win.windowTitle()
+    assert shown == ["parcels: 图层已损坏"]
+    item = win.layer_item("parcels")
+    assert item.isDisabled() and item.checkState(0) == Qt.CheckState.Unchecked
+    assert win.canvas.layer_names() == []

@@ -214,7 +214,6 @@ class MainWindow(QMainWindow):
         self.canvas.clear()
         self.canvas.set_hint(self.t("hint_empty"))
         failures: list[str] = []
-        groups: dict[str, QTreeWidgetItem] = {}
         for level in LEVELS:  # national → county
             recs = [r for r in records if r.level == level]
             if not recs:
@@ -223,7 +222,6 @@ class MainWindow(QMainWindow):
             group.setFlags(group.flags() | Qt.ItemFlag.ItemIsUserCheckable
                            | Qt.ItemFlag.ItemIsAutoTristate)
             group.setExpanded(True)
-            groups[level] = group
             for rec in recs:
                 self._add_layer_item(group, rec)
         others = [r for r in records if r.level not in LEVELS]
@@ -238,10 +236,13 @@ class MainWindow(QMainWindow):
                 if not self._visible_at_start(rec, shown_fill):
                     self.canvas.set_layer_visible(rec.name, False)
                     self.layer_item(rec.name).setCheckState(0, Qt.CheckState.Unchecked)
-            except MultiplanError as exc:
-                failures.append(f"{rec.name}: {exc.text(self.lang)}")
-            except Exception as exc:  # noqa: BLE001
-                failures.append(f"{rec.name}: {exc}")
+            except Exception as exc:  # noqa: BLE001 — reported in one message below
+                text = exc.text(self.lang) if isinstance(exc, MultiplanError) else str(exc)
+                failures.append(f"{rec.name}: {text}")
+                item = self.layer_item(rec.name)
+                item.setCheckState(0, Qt.CheckState.Unchecked)
+                item.setDisabled(True)
+                item.setToolTip(0, text)
         self.layer_tree.blockSignals(False)
         self.canvas.set_full_extent(project.extent())
         # a county plan is about the county: start on the 行政区 boundary when there is one
@@ -258,7 +259,7 @@ class MainWindow(QMainWindow):
 
     def _initially_filled(self, records: list[LayerRecord]) -> str | None:
         """The one area-filling layer shown at start: the first 现状 layer, else the first
-        classified one. Other plan layers start unchecked so they do not cover it."""
+        filled layer. Other plan layers start unchecked so they do not cover it."""
         fills = [r for r in records if self._fills_area(r)]
         for rec in fills:
             if rec.role == "current_use":
