@@ -550,16 +550,24 @@ def resolve_source_crs(gdf: gpd.GeoDataFrame, path: Path, project: Project,
     """
     bounds = tuple(float(v) for v in gdf.total_bounds)
     declared = CRS(gdf.crs) if gdf.crs is not None else None
+    return resolve_crs(declared, bounds, path, project, assume_crs, report)
+
+
+def resolve_crs(declared: CRS | None, bounds: tuple[float, float, float, float], path: Path,
+                project: Project, assume_crs: str | int | None, report: ImportReport, *,
+                raster: bool = False) -> CRS:
+    """The checks of :func:`resolve_source_crs` on a declared CRS (or None) and the data's
+    bounds; shared by vector and raster imports."""
     if declared is None:
         guess = crsmod.guess_from_bounds(bounds, project.epsg)
         if assume_crs is None:
             likely = f"EPSG:{guess.epsg}" if guess.epsg else "无法推断 / cannot tell"
             raise _refuse("crs.missing",
-                          f"文件没有坐标系信息（缺少 .prj）。{guess.zh}。确认后可用 --assume-crs "
-                          f"{guess.epsg or 'EPSG代码'} 导入",
-                          f"the file has no CRS (no .prj). {guess.en}. Confirm with "
-                          f"--assume-crs {guess.epsg or 'EPSG'} to import", path,
-                          likely_crs=likely)
+                          ("栅格没有坐标系信息" if raster else "文件没有坐标系信息（缺少 .prj）")
+                          + f"。{guess.zh}。确认后可用 --assume-crs {guess.epsg or 'EPSG代码'} 导入",
+                          ("the raster has no CRS" if raster else "the file has no CRS (no .prj)")
+                          + f". {guess.en}. Confirm with --assume-crs {guess.epsg or 'EPSG'} "
+                          f"to import", path, likely_crs=likely)
         chosen = _assumed(assume_crs, guess, path)
         problem = crsmod.declared_crs_problem(chosen, bounds, project.epsg)
         if problem is not None:
@@ -576,11 +584,13 @@ def resolve_source_crs(gdf: gpd.GeoDataFrame, path: Path, project: Project,
         return declared
     if assume_crs is None:
         raise _refuse("crs.mismatch",
-                      f"文件声明的坐标系 {crsmod.crs_label(declared)} 与坐标值不符：{problem.zh}。"
-                      f"确认后可用 --assume-crs {problem.epsg or 'EPSG代码'} 导入",
-                      f"the file's declared CRS {crsmod.crs_label(declared)} does not fit its "
-                      f"coordinates: {problem.en}. Confirm with --assume-crs "
-                      f"{problem.epsg or 'EPSG'} to import", path,
+                      f"{'栅格' if raster else '文件'}声明的坐标系 {crsmod.crs_label(declared)} "
+                      f"与坐标值不符：{problem.zh}。确认后可用 --assume-crs "
+                      f"{problem.epsg or 'EPSG代码'} 导入",
+                      f"the {'raster' if raster else 'file'}'s declared CRS "
+                      f"{crsmod.crs_label(declared)} does not fit its coordinates: "
+                      f"{problem.en}. Confirm with --assume-crs {problem.epsg or 'EPSG'} to "
+                      f"import", path,
                       likely_crs=f"EPSG:{problem.epsg}" if problem.epsg else None)
     chosen = _assumed(assume_crs, problem, path)
     again = crsmod.declared_crs_problem(chosen, bounds, project.epsg)
@@ -894,24 +904,9 @@ def import_raster(project: Project, path: str | Path, *, name: str | None = None
                       path) from None
     with src:
         bounds = tuple(src.bounds)
-        if src.crs is None:
-            guess = crsmod.guess_from_bounds(bounds, project.epsg)
-            if assume_crs is None:
-                raise _refuse("crs.missing", f"栅格没有坐标系信息。{guess.zh}",
-                              f"the raster has no CRS. {guess.en}", path)
-            src_crs = _assumed(assume_crs, guess, path)
-            report.crs_assumed = True
-        else:
-            src_crs = CRS(src.crs)
-            problem = crsmod.declared_crs_problem(src_crs, bounds, project.epsg)
-            if problem is not None:
-                if assume_crs is None:
-                    raise _refuse("crs.mismatch",
-                                  f"栅格声明的坐标系 {crsmod.crs_label(src_crs)} 与坐标不符：{problem.zh}",
-                                  f"the raster's declared CRS {crsmod.crs_label(src_crs)} does "
-                                  f"not fit its coordinates: {problem.en}", path)
-                src_crs = _assumed(assume_crs, problem, path)
-                report.crs_assumed = True
+        # the same checks as for vectors: a confirmed assumption must fit the coordinates too
+        src_crs = resolve_crs(CRS(src.crs) if src.crs is not None else None, bounds, path,
+                              project, assume_crs, report, raster=True)
         report.source_crs = crsmod.crs_label(src_crs)
         dst_crs = project.crs
         kwargs = {"resolution": cell_size} if cell_size else {}
