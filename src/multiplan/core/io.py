@@ -923,11 +923,15 @@ def import_raster(project: Project, path: str | Path, *, name: str | None = None
         method = Resampling[resampling]
         try:
             with rasterio.open(tmp_out, "w", **profile) as dst:
+                # keep the source's metadata (provenance, units, a synthetic-data flag …)
+                dst.update_tags(**src.tags())
                 for b in range(1, src.count + 1):
                     task.progress(0.1 + 0.8 * (b - 1) / src.count, f"重投影波段 {b}")
                     reproject(rasterio.band(src, b), rasterio.band(dst, b), src_crs=src_crs,
                               dst_crs=dst_crs, resampling=method, src_nodata=nodata,
                               dst_nodata=nodata)
+                    if src.descriptions[b - 1]:
+                        dst.set_band_description(b, src.descriptions[b - 1])
         except Exception:
             tmp_out.unlink(missing_ok=True)
             raise
