@@ -309,6 +309,29 @@ def test_unprefixed_coordinates_labelled_prefixed_are_refused(project: Project) 
     assert err.to_dict()["extra"]["likely_crs"] == "EPSG:4549"
 
 
+def test_a_wrong_zone_that_still_fits_china_is_imported_with_a_warning(
+        project: Project) -> None:
+    # Unprefixed coordinates carry no zone: "confirmed" as CM 108°E (EPSG:4545) they still
+    # lie in China, so only the distance to the layers already in the project shows it.
+    path = HOSTILE / "no_prj_gk.shp"
+    first = import_layer(project, path, assume_crs="detected", name="right")
+    assert "extent.far" not in [m["code"] for m in first.messages]
+    report = import_layer(project, path, assume_crs=4545, name="wrong")
+    says(message(report, "extent.far"), ["50 公里", "坐标系"], ["50 km", "check its CRS"])
+    assert report.source_crs.startswith("EPSG:4545 ") and report.crs_assumed
+
+
+def test_a_second_import_under_the_same_name_is_refused(project: Project) -> None:
+    path = HOSTILE / "bowtie.geojson"
+    import_layer(project, path)
+    err = refused(project, path, "layer.exists")
+    says(err, ["已有图层 bowtie"], ["already has a layer bowtie"])
+    report = import_layer(project, HOSTILE / "degenerate.geojson", name="bowtie",
+                          replace=True)
+    assert len(written(project, report)) == 1
+    assert [r.name for r in project.layers()] == ["bowtie"]
+
+
 def test_lonlat_labelled_gk_is_refused(project: Project) -> None:
     err = refused(project, HOSTILE / "lonlat_as_4549.shp", "crs.mismatch")
     says(err, ["经纬度", "EPSG:4490"], ["longitude/latitude", "EPSG:4490"])
