@@ -3,6 +3,7 @@ versions and migration, transactions, layer writes and removals, and bad folders
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import random
@@ -39,13 +40,17 @@ def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def read_only(gpkg: Path) -> contextlib.closing[sqlite3.Connection]:
+    return contextlib.closing(sqlite3.connect(f"file:{gpkg}?mode=ro", uri=True))
+
+
 def tables(gpkg: Path) -> set[str]:
-    with sqlite3.connect(gpkg) as conn:
+    with read_only(gpkg) as conn:
         return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
 
 
 def columns(gpkg: Path, table: str) -> list[str]:
-    with sqlite3.connect(gpkg) as conn:
+    with read_only(gpkg) as conn:
         return [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')]
 
 
@@ -204,7 +209,7 @@ def test_an_invalid_schema_version_is_refused(project: Project) -> None:
 
 def test_the_v1_fixture_is_a_v1_project() -> None:
     gpkg = V1_PROJECT / "plan.gpkg"
-    with sqlite3.connect(f"file:{gpkg}?mode=ro", uri=True) as conn:
+    with read_only(gpkg) as conn:
         assert conn.execute('SELECT "version" FROM mp_schema').fetchall() == [(1,)]
     assert "mp_audit" not in tables(gpkg)
     cols = columns(gpkg, "mp_layers")
