@@ -339,7 +339,10 @@ class Project:
         return [LayerRecord.from_row(dict(r)) for r in rows]
 
     def has_layer(self, name: str) -> bool:
-        return any(rec.name == name for rec in self.layers())
+        """True if a layer of this name exists — ignoring case, as SQLite does for the
+        table names that hold the layers."""
+        key = name.lower()
+        return any(rec.name.lower() == key for rec in self.layers())
 
     def layer(self, name: str) -> LayerRecord:
         for rec in self.layers():
@@ -425,7 +428,8 @@ class Project:
             with self.transaction() as conn:
                 if exists:
                     _drop_gpkg_table(conn, record.name)
-                    conn.execute('DELETE FROM "mp_layers" WHERE "name" = ?', (record.name,))
+                    conn.execute('DELETE FROM "mp_layers" WHERE lower("name") = lower(?)',
+                                 (record.name,))
                 _rename_gpkg_table(conn, tmp, record.name)
                 row = record.to_row()
                 keys = ", ".join(f'"{k}"' for k in row)
@@ -443,7 +447,12 @@ class Project:
     def register_raster(self, record: LayerRecord) -> LayerRecord:
         record.imported_at = record.imported_at or _now()
         with self.transaction() as conn:
-            conn.execute('DELETE FROM "mp_layers" WHERE "name" = ?', (record.name,))
+            old = conn.execute('SELECT "kind" FROM "mp_layers" WHERE lower("name") = lower(?)',
+                               (record.name,)).fetchone()
+            if old is not None and old[0] == "vector":
+                _drop_gpkg_table(conn, record.name)
+            conn.execute('DELETE FROM "mp_layers" WHERE lower("name") = lower(?)',
+                         (record.name,))
             row = record.to_row()
             keys = ", ".join(f'"{k}"' for k in row)
             conn.execute(f'INSERT INTO "mp_layers" ({keys}) VALUES '
@@ -502,8 +511,16 @@ def _gpkg_geometry_column(conn: sqlite3.Connection, table: str) -> str | None:
     return row[0] if row else None
 
 
+def _stored_table_name(conn: sqlite3.Connection, table: str) -> str:
+    """The table's name as stored (SQLite matches table names ignoring case)."""
+    row = conn.execute("SELECT name FROM sqlite_master WHERE type='table' "
+                       "AND lower(name) = lower(?)", (table,)).fetchone()
+    return row[0] if row else table
+
+
 def _drop_gpkg_table(conn: sqlite3.Connection, table: str) -> None:
     """Drop a GeoPackage feature table with its rtree index and metadata rows."""
+    table = _stored_table_name(conn, table)
     geom = _gpkg_geometry_column(conn, table)
     if geom:
         conn.execute(f'DROP TABLE IF EXISTS "rtree_{table}_{geom}"')
