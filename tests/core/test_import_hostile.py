@@ -326,6 +326,8 @@ def test_a_second_import_under_the_same_name_is_refused(project: Project) -> Non
     import_layer(project, path)
     err = refused(project, path, "layer.exists")
     says(err, ["已有图层 bowtie"], ["already has a layer bowtie"])
+    err = refused(project, HOSTILE / "degenerate.geojson", "layer.exists", name="BowTie")
+    says(err, ["BowTie"], ["BowTie"])  # SQLite table names ignore case
     report = import_layer(project, HOSTILE / "degenerate.geojson", name="bowtie",
                           replace=True)
     assert len(written(project, report)) == 1

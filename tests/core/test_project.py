@@ -312,6 +312,32 @@ def test_write_vector_layer_and_replace(project: Project) -> None:
     validate_gpkg(project.gpkg)
 
 
+def test_layer_names_differing_only_in_case_are_one_name(project: Project) -> None:
+    # SQLite table names ignore case: "PARCELS" would collide with the table "parcels"
+    project.write_vector_layer(squares(3), record("parcels"))
+    before = project.snapshot_state()
+    assert project.has_layer("PARCELS")
+    with pytest.raises(ProjectError) as info:
+        project.write_vector_layer(squares(2), record("PARCELS"))
+    assert info.value.code == "layer.exists"
+    assert project.snapshot_state() == before
+    project.write_vector_layer(squares(2), record("PARCELS"), replace=True)
+    assert [r.name for r in project.layers()] == ["PARCELS"]
+    assert len(project.read_layer("PARCELS")) == 2
+    assert {t.lower() for t in tables(project.gpkg)} >= {"parcels", "rtree_parcels_geom"}
+    assert "parcels" not in tables(project.gpkg)
+    validate_gpkg(project.gpkg)
+
+
+def test_a_raster_replacing_a_vector_layer_drops_its_table(project: Project) -> None:
+    project.write_vector_layer(squares(3), record("dem"))
+    import_layer(project, GOOD / "landcover_4490.tif", name="dem", replace=True)
+    assert [(r.name, r.kind) for r in project.layers()] == [("dem", "raster")]
+    assert "dem" not in tables(project.gpkg)
+    assert not [t for t in tables(project.gpkg) if t.startswith("rtree_dem")]
+    validate_gpkg(project.gpkg)
+
+
 def test_write_vector_layer_refuses_another_crs(project: Project) -> None:
     before = project.snapshot_state()
     with pytest.raises(ProjectError) as info:
