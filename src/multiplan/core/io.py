@@ -204,7 +204,7 @@ def _sidecar(path: Path, suffix: str) -> Path | None:
 
 
 def check_shapefile(path: Path) -> None:
-    """Refuse a shapefile with missing parts or a truncated .shp/.shx."""
+    """Refuse a shapefile with missing parts or a truncated .shp/.shx/.dbf."""
     for suffix in (".shx", ".dbf"):
         if _sidecar(path, suffix) is None:
             raise _refuse("shp.missing_part", f"Shapefile 缺少 {suffix} 文件",
@@ -234,6 +234,38 @@ def check_shapefile(path: Path) -> None:
                       f"the file has {size}"
                       + (f"; data is missing from feature {feature} on" if feature is not None
                          else ""), path, feature=feature)
+    _check_sidecar_lengths(path)
+
+
+def _check_sidecar_lengths(path: Path) -> None:
+    """Refuse a truncated .shx (index) or .dbf (attributes), naming the first feature whose
+    entry is missing — GDAL only says 'failed to read'."""
+    shx = _sidecar(path, ".shx")
+    dbf = _sidecar(path, ".dbf")
+    checks = []
+    if shx is not None:
+        head = shx.read_bytes()[:100]
+        if len(head) == 100:
+            declared = struct.unpack(">i", head[24:28])[0] * 2
+            checks.append((".shx", declared, shx.stat().st_size,
+                           lambda size: max(0, (size - 100) // 8)))
+    if dbf is not None:
+        head = dbf.read_bytes()[:32]
+        if len(head) == 32:
+            nrec = struct.unpack("<I", head[4:8])[0]
+            header_len, rec_len = struct.unpack("<HH", head[8:12])
+            declared = header_len + nrec * rec_len
+            checks.append((".dbf", declared, dbf.stat().st_size,
+                           lambda size, h=header_len, r=rec_len: max(0, (size - h) // max(r, 1))))
+    for suffix, declared, size, first_missing in checks:
+        if size < declared:
+            feature = first_missing(size)
+            raise _refuse("shp.truncated",
+                          f"Shapefile 的 {suffix} 文件被截断：应有 {declared} 字节，实际只有 {size} "
+                          f"字节，从第 {feature} 号要素起缺失",
+                          f"the shapefile's {suffix} file is truncated: {declared} bytes "
+                          f"expected, {size} found; entries are missing from feature {feature} "
+                          f"on", path, feature=feature, part=suffix)
 
 
 def _normalise_encoding(raw: str) -> str:
