@@ -408,6 +408,16 @@ def test_truncated_shapefile_is_refused_naming_the_feature(project: Project) -> 
     says(err, ["截断", str(declared), "第 3 号要素"], ["truncated", str(declared), "feature 3"])
 
 
+@pytest.mark.parametrize("name, part", [("truncated_shx.shp", ".shx"),
+                                        ("truncated_dbf.shp", ".dbf")])
+def test_truncated_index_or_attributes_are_refused(project: Project, name: str,
+                                                  part: str) -> None:
+    err = refused(project, HOSTILE / name, "shp.truncated")
+    assert err.feature == 3
+    assert err.to_dict()["extra"]["part"] == part
+    says(err, [part, "截断", "第 3 号要素"], [part, "truncated", "feature 3"])
+
+
 def test_shapefile_without_dbf_is_refused(project: Project) -> None:
     err = refused(project, HOSTILE / "missing_dbf.shp", "shp.missing_part")
     says(err, ["缺少", ".dbf"], ["no .dbf"])

@@ -92,6 +92,10 @@ CATALOGUE: dict[str, str] = {
                              "encoding='GBK'",
     "truncated.shp": "6 parcels, .shp cut in the middle of record 3 → refused shp.truncated, "
                      "feature 3",
+    "truncated_shx.shp": "6 parcels, .shx index cut after 3 entries → refused shp.truncated "
+                         "naming .shx and feature 3",
+    "truncated_dbf.shp": "6 parcels, .dbf cut in the middle of record 3 → refused "
+                         "shp.truncated naming .dbf and feature 3",
     "missing_dbf.shp": ".shp + .shx + .prj, no .dbf → refused shp.missing_part",
     "corrupt.gpkg": "4096 random bytes → refused file.unreadable",
     "truncated.gpkg": "a valid GeoPackage cut to half its size → refused file.unreadable",
@@ -336,6 +340,16 @@ def make_hostile(out: Path, scratch: Path) -> None:
     cut = off * 2 + 8 + length  # header of record 3 plus half of its content
     shp = out / "truncated.shp"
     shp.write_bytes(shp.read_bytes()[:cut])
+
+    # truncated index (.shx) and truncated attribute table (.dbf), both after 3 of 6 features
+    write_shp(out / "truncated_shx.shp", parcels_frame(grid_gk(6), 4549))
+    shx_path = out / "truncated_shx.shx"
+    shx_path.write_bytes(shx_path.read_bytes()[:100 + 8 * 3])
+    write_shp(out / "truncated_dbf.shp", parcels_frame(grid_gk(6), 4549))
+    dbf_path = out / "truncated_dbf.dbf"
+    dbf_bytes = dbf_path.read_bytes()
+    header_len, rec_len = struct.unpack("<HH", dbf_bytes[8:12])
+    dbf_path.write_bytes(dbf_bytes[:header_len + 3 * rec_len + rec_len // 2])
 
     # shapefile without its .dbf
     write_shp(out / "missing_dbf.shp", parcels_frame(grid_gk(3), 4549))
