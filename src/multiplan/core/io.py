@@ -171,16 +171,31 @@ def _extract_zipped_vector(path: Path, layer: str | None, workdir: Path) -> Path
     shps = [m for m in vectors if m.filename.lower().endswith(".shp")]
     candidates = shps or vectors
     if layer:
-        candidates = [m for m in candidates
-                      if PurePosixPath(m.filename.replace("\\", "/")).stem == layer] or candidates
+        wanted = layer.replace("\\", "/")
+
+        def names_of(m: zipfile.ZipInfo) -> set[str]:
+            p = PurePosixPath(m.filename.replace("\\", "/"))
+            return {p.stem, str(p.with_suffix("")), str(p)}
+
+        matched = [m for m in candidates if wanted in names_of(m)]
+        # inside a single zipped GeoPackage, ``layer`` names a layer of that GeoPackage
+        single_gpkg = len(candidates) == 1 and candidates[0].filename.lower().endswith(".gpkg")
+        if not matched and candidates and not single_gpkg:
+            names = [m.filename for m in candidates]
+            raise _refuse("zip.no_such_layer",
+                          f"压缩包内没有图层 {layer}；有：{', '.join(names)}",
+                          f"the zip holds no layer {layer}; it has {', '.join(names)}",
+                          path, layers=names)
+        candidates = matched or candidates
     if not candidates:
         raise _refuse("zip.no_layer", "压缩包内没有可读取的矢量数据（.shp/.gpkg/.geojson/.fgb）",
                       "the zip holds no readable vector data (.shp/.gpkg/.geojson/.fgb)", path)
     if len(candidates) > 1:
         names = [m.filename for m in candidates]
         raise _refuse("zip.multiple_layers",
-                      f"压缩包内有多个图层：{', '.join(names)}；请用 --layer 指定一个",
-                      f"the zip holds several layers: {', '.join(names)}; choose one with --layer",
+                      f"压缩包内有多个图层：{', '.join(names)}；请用 --layer 指定一个（名称或压缩包内路径）",
+                      f"the zip holds several layers: {', '.join(names)}; choose one with --layer "
+                      f"(its name or its path in the zip)",
                       path, layers=names)
     chosen = candidates[0]
     stem = PurePosixPath(chosen.filename.replace("\\", "/")).with_suffix("")
