@@ -453,10 +453,28 @@ def test_zip_with_two_shapefiles_needs_a_choice(project: Project) -> None:
     path = HOSTILE / "two_shapefiles.zip"
     err = refused(project, path, "zip.multiple_layers")
     says(err, ["多个图层", "village_a", "village_b"], ["several layers", "village_b"])
+    err = refused(project, path, "zip.no_such_layer", layer="nope")
+    says(err, ["没有图层 nope", "village_a"], ["no layer nope", "village_b"])
     report = import_layer(project, path, layer="village_b")
     gdf = written(project, report)
     assert len(gdf) == 3
     assert gdf.total_bounds[1] == pytest.approx(GEN.GK_Y0 + 500)
+
+
+def test_zip_with_same_named_shapefiles_in_two_folders(project: Project) -> None:
+    path = HOSTILE / "same_stem_shapefiles.zip"
+    err = refused(project, path, "zip.multiple_layers", layer="DLTB")
+    says(err, ["2020/DLTB.shp", "2023/DLTB.shp", "路径"], ["2023/DLTB.shp", "path in the zip"])
+    report = import_layer(project, path, layer="2023/DLTB")
+    assert report.name == "2023_DLTB"
+    assert written(project, report).total_bounds[1] == pytest.approx(GEN.GK_Y0 + 500)
+
+
+def test_a_layer_name_not_in_a_zip_is_not_ignored(project: Project) -> None:
+    # a zip with one shapefile: asking for another layer must not import that one
+    err = refused(project, DATA / "good" / "parcels_shp_4490.zip", "zip.no_such_layer",
+                  layer="roads")
+    says(err, ["roads", "parcels_zip_4490.shp"], ["no layer roads"])
 
 
 @pytest.mark.parametrize("name, member", [

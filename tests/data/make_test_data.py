@@ -122,7 +122,10 @@ CATALOGUE: dict[str, str] = {
     "zip_backslash.zip": "members ..\\..\\evil.* (Windows separators) → refused "
                          "zip.unsafe_member",
     "two_shapefiles.zip": "a/village_a.shp and b/village_b.shp → refused zip.multiple_layers; "
-                          "imported with layer='village_b'",
+                          "layer='nope' refused zip.no_such_layer; imported with "
+                          "layer='village_b'",
+    "same_stem_shapefiles.zip": "2020/DLTB.shp and 2023/DLTB.shp → layer='DLTB' refused "
+                                "zip.multiple_layers; imported with layer='2023/DLTB'",
     "corrupt.zip": "2048 random bytes named .zip → refused zip.corrupt",
     "raster_no_crs.tif": "10 × 10 GeoTIFF on a lon/lat grid with no CRS → refused "
                          "crs.missing naming EPSG:4490; imported with assume_crs='detected'",
@@ -431,6 +434,9 @@ def make_hostile(out: Path, scratch: Path) -> None:
     write_zip(out / "two_shapefiles.zip",
               [(f"a/village_a{s}", d) for s, d in parts]
               + [(f"b/village_b{s}", d) for s, d in shp_parts(vb)])
+    write_zip(out / "same_stem_shapefiles.zip",
+              [(f"2020/DLTB{s}", d) for s, d in parts]
+              + [(f"2023/DLTB{s}", d) for s, d in shp_parts(vb)])
     (out / "corrupt.zip").write_bytes(random.Random(7).randbytes(2048))
 
     # rasters: no CRS at all (lon/lat values), and random bytes named .tif
