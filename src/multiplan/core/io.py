@@ -419,6 +419,13 @@ def _read_vector(path: Path, layer: str | None, encoding: str | None,
             raise _refuse("gpkg.no_such_layer", f"GeoPackage 中没有图层 {layer}",
                           f"the GeoPackage has no layer {layer}; it has {', '.join(names)}",
                           display_path)
+    elif layer is not None:
+        names = list_layers(path)
+        if layer not in names:
+            raise _refuse("file.no_such_layer",
+                          f"文件中没有图层 {layer}；有：{', '.join(names)}",
+                          f"the file has no layer {layer}; it has {', '.join(names)}",
+                          display_path, layers=names)
     try:
         gdf = pyogrio.read_dataframe(path, layer=layer, encoding=encoding, fid_as_index=True,
                                      on_invalid="fix")
@@ -832,7 +839,9 @@ def import_layer(project: Project, path: str | Path, *, name: str | None = None,
         read_path = path
         if suffix == ".zip":
             read_path = _extract_zipped_vector(path, layer, Path(tmp))
-            layer_for_read = None if read_path.suffix.lower() == ".shp" else layer
+            # a zipped GeoPackage holds layers; in a zip of single-layer files ``layer``
+            # chose the member
+            layer_for_read = layer if read_path.suffix.lower() == ".gpkg" else None
         else:
             layer_for_read = layer
         if read_path.suffix.lower() == ".shp":
