@@ -461,6 +461,13 @@ def test_zip_with_two_shapefiles_needs_a_choice(project: Project) -> None:
     assert gdf.total_bounds[1] == pytest.approx(GEN.GK_Y0 + 500)
 
 
+@pytest.mark.parametrize("name", ["bowtie.geojson", "gbk_cpg.shp"])
+def test_a_layer_name_not_in_a_single_layer_file_is_refused(project: Project,
+                                                            name: str) -> None:
+    err = refused(project, HOSTILE / name, "file.no_such_layer", layer="roads")
+    says(err, ["没有图层 roads", Path(name).stem], ["no layer roads", Path(name).stem])
+
+
 def test_zip_with_same_named_shapefiles_in_two_folders(project: Project) -> None:
     path = HOSTILE / "same_stem_shapefiles.zip"
     err = refused(project, path, "zip.multiple_layers", layer="DLTB")
