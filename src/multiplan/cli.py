@@ -263,6 +263,111 @@ def cmd_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_conflicts(args: argparse.Namespace) -> int:
+    from multiplan.core import conflicts as cf
+    from multiplan.core.errors import MultiplanError
+    from multiplan.core.project import Project
+    from multiplan.core.tasks import Task
+
+    class UsageError(MultiplanError):
+        exit_code = EXIT_USAGE
+
+    if (args.a is None) != (args.b is None):
+        raise UsageError("usage.conflicts_pair", "--a 与 --b 须同时给出",
+                         "--a and --b must be given together")
+    if args.all and args.a is not None:
+        raise UsageError("usage.conflicts_mode", "--all 不能与 --a/--b 同时使用",
+                         "--all cannot be combined with --a/--b")
+    project = Project.open(args.project)
+    rules = cf.load_rules()
+    bar = ProgressBar(enabled=False if args.json else None)
+    merged = None
+    try:
+        if args.all:
+            mode = "all"
+            runs = cf.detect_all(project, task=Task(bar))
+        elif args.a is not None:
+            mode = "pair"
+            runs = [cf.detect_conflicts(project, args.a, args.b, task=Task(bar))]
+        else:
+            mode = "stored"
+            runs = None
+    finally:
+        bar.close()
+    if args.merge:
+        bar = ProgressBar(enabled=False if args.json else None)
+        try:
+            merged = cf.build_merged_map(project, task=Task(bar))
+        finally:
+            bar.close()
+    if runs is None:
+        register = cf.read_register(project)
+        pairs = [(r["layer_a"], r["layer_b"]) for r in cf.read_runs(project)]
+        items = []
+        for a, b in pairs:
+            sub = register[(register["layer_a"] == a) & (register["layer_b"] == b)]
+            items.append({"layer_a": a, "layer_b": b, **cf.register_summary(sub, rules)})
+    else:
+        register = None
+        items = [r.summary(rules) for r in runs]
+    exports = None
+    if args.export:
+        reg = register if register is not None else cf.read_register(project)
+        exports = {k: str(v) for k, v in
+                   cf.export_register(project, args.export, register=reg, rules=rules).items()}
+    if register is not None:
+        total_reg = register
+    elif runs:
+        import pandas as pd
+        total_reg = pd.concat([r.register for r in runs], ignore_index=True)
+    else:
+        total_reg = cf.read_register(project)
+    out = {"project": str(project.folder), "rule_version": rules.version_id, "mode": mode,
+           "area_method": "planar", "runs": items,
+           "total": cf.register_summary(total_reg, rules), "exports": exports,
+           "merged": merged.summary() if merged is not None else None}
+    if args.json:
+        _print_json(out)
+        return EXIT_OK
+    print(f"规则表 / rule table: {rules.version_id}（{len(rules.rules)} 条规则 rules）")
+    if mode == "stored":
+        print("登记表中已存的检测结果 / stored register (no detection run; use --a/--b or --all)")
+    for it in items:
+        print()
+        print(f"[{it['layer_a']} × {it['layer_b']}]  图斑 pieces {it['pieces']} · "
+              f"冲突/警告 conflicts {it['conflicts']}（{it['conflict_area_ha']:,.2f} 公顷 ha）· "
+              f"待定 pending {it['pending']} · 碎片 slivers {it['slivers']}"
+              f"（{it['sliver_area_ha']:,.2f} 公顷 ha）")
+        reasons = {"area": "面积小 small", "width": "狭长 thin",
+                   "boundary": "边界不一致 boundary mismatch"}
+        if it.get("slivers_by_reason"):
+            print("  碎片 slivers: " + "；".join(
+                f"{reasons.get(k, k)} {v['count']}（{v['area_ha']:,.2f} 公顷）"
+                for k, v in it["slivers_by_reason"].items()))
+        for f in it.get("failures") or []:
+            print(f"  ! 要素对 pair {f['fid_a']}×{f['fid_b']} 未能求交 / failed: {f['message']}")
+        if it["by_type"]:
+            print("  " + _pad("类型", 6) + _pad("名称 name", 40) + _pad("图斑数", 8, True)
+                  + _pad("面积 公顷", 14, True))
+            for code, v in it["by_type"].items():
+                print("  " + _pad(code, 6) + _pad(v["name"], 40) + _pad(v["count"], 8, True)
+                      + _pad(f"{v['area_ha']:,.2f}", 14, True))
+    t = out["total"]
+    print()
+    print(f"合计 total: 图斑 {t['pieces']} · 冲突/警告 {t['conflicts']}（"
+          f"{t['conflict_area_ha']:,.2f} 公顷）· 待定 {t['pending']} · 碎片 {t['slivers']}"
+          f"（{t['sliver_area_ha']:,.2f} 公顷，不计入统计 / not in the statistics）")
+    print("面积为项目坐标系平面面积 / areas are planar in the project CRS "
+          f"EPSG:{project.epsg}; 1 亩 = 10000/15 m²")
+    if merged is not None:
+        m = merged.summary()
+        print(f"合并一张图 / merged map (mp_merged): {m['pieces']} 图斑, {m['area_ha']:,.2f} 公顷, "
+              f"待定 {m['pending']}（{m['pending_area_ha']:,.2f} 公顷）")
+    if exports:
+        print(f"已导出 / exported: {exports['csv']}  {exports['xlsx']}")
+    return EXIT_OK
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
     from multiplan.gui.app import run
 
@@ -345,6 +450,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="面积算法 / area method (default planar in the project CRS)")
     f.add_argument("--json", action="store_true", help="JSON 输出 / machine-readable output")
     f.set_defaults(func=cmd_info)
+
+    c = sub.add_parser("conflicts", help="多规冲突检测（差异图斑）/ detect plan conflicts")
+    c.add_argument("project", help="项目文件夹 / project folder")
+    c.add_argument("--a", metavar="LAYER", help="图层 A / layer A")
+    c.add_argument("--b", metavar="LAYER", help="图层 B / layer B")
+    c.add_argument("--all", action="store_true",
+                   help="检测所有有意义的图层组合 / every meaningful layer pair (土规×城规, "
+                        "plans×control lines, control lines pairwise, 现状×plans, 林地规划×…)")
+    c.add_argument("--merge", action="store_true",
+                   help="同时生成合并一张图 mp_merged / also build the merged 一张图")
+    c.add_argument("--export", metavar="DIR",
+                   help="导出登记表 CSV 和 XLSX（含透视表）/ export the register as CSV + XLSX")
+    c.add_argument("--json", action="store_true", help="JSON 输出 / machine-readable output")
+    c.set_defaults(func=cmd_conflicts)
 
     g = sub.add_parser("gui", help="打开桌面程序 / open the desktop window")
     g.add_argument("project", nargs="?", help="项目文件夹 / project folder (default: the sample "
