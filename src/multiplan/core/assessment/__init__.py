@@ -15,3 +15,29 @@ rules), ``grid`` (alignment and rasterisation), ``engine`` (windowed block runne
 (plan-vs-assessment findings), ``records`` (run record and gate), ``run`` (the pipeline),
 ``report`` (tables and charts for the CLI).
 """
+
+from .params import (
+    default_parameters,
+    project_parameters,
+    rule_file_info,
+    set_project_overrides,
+)
+from .plancheck import list_findings
+from .records import GateResult, assessment_gate, assessment_is_current, latest_run, list_runs
+from .run import OUTPUT_SPECS, AssessmentRun, run_assessment
+
+__all__ = [
+    "OUTPUT_SPECS",
+    "AssessmentRun",
+    "GateResult",
+    "assessment_gate",
+    "assessment_is_current",
+    "default_parameters",
+    "latest_run",
+    "list_findings",
+    "list_runs",
+    "project_parameters",
+    "rule_file_info",
+    "run_assessment",
+    "set_project_overrides",
+]
