@@ -125,6 +125,16 @@ def test_create_refuses_a_non_empty_folder_unless_told(project: Project) -> None
     assert again.county == "别的县"
 
 
+def test_overwrite_never_deletes_a_folder_that_is_not_a_project(tmp_path: Path) -> None:
+    folder = tmp_path / "my_documents"
+    folder.mkdir()
+    (folder / "规划说明.docx").write_bytes(b"precious")
+    with pytest.raises(ProjectError) as info:
+        Project.create(folder, county="县", crs=4549, overwrite=True)
+    assert info.value.code == "project.overwrite_refused"
+    assert (folder / "规划说明.docx").read_bytes() == b"precious"
+
+
 def test_settings_persist_and_are_audited(project: Project) -> None:
     project.set_settings(sliver_max_area_m2=500.0, county="长兴县",
                          note={"审批": "已通过", "n": [1, 2]})

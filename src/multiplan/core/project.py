@@ -167,6 +167,12 @@ class Project:
             if not overwrite:
                 raise ProjectError("project.exists", "项目文件夹已存在且不为空",
                                    "the project folder exists and is not empty", path=folder)
+            # overwrite replaces an existing multiplan project, never an arbitrary folder
+            if not (folder / GPKG_NAME).is_file():
+                raise ProjectError("project.overwrite_refused",
+                                   "该文件夹不是 multiplan 项目，拒绝覆盖（不会删除其中的文件）",
+                                   "the folder is not a multiplan project; refusing to overwrite "
+                                   "it (nothing was deleted)", path=folder)
             shutil.rmtree(folder)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / RASTER_DIR).mkdir(exist_ok=True)
