@@ -368,6 +368,72 @@ def cmd_conflicts(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_assess(args: argparse.Namespace) -> int:
+    from multiplan.core.assessment import assessment_gate, run_assessment
+    from multiplan.core.assessment.params import read_overrides_file, set_project_overrides
+    from multiplan.core.assessment.report import write_reports
+    from multiplan.core.project import Project
+    from multiplan.core.tasks import Task
+
+    project = Project.open(args.project)
+    if args.params:  # stored in the project, so the gate compares against them
+        set_project_overrides(project, read_overrides_file(args.params))
+    bar = ProgressBar(enabled=False if args.json else None)
+    try:
+        run = run_assessment(project, task=Task(bar))
+    finally:
+        bar.close()
+    rep = write_reports(project, run, Path(args.out) if args.out else None,
+                        charts=not args.no_charts)
+    gate = assessment_gate(project)
+    files = {k: str(v) for k, v in rep["tables"].items()}
+    files.update({f"png_{k}": str(v) for k, v in rep["charts"].items()})
+    if args.json:
+        out = run.to_dict()
+        out.update(project=str(project.folder), gate=gate.to_dict(), files=files,
+                   font=rep["font"], area_method="planar")
+        for key in ("stats_township", "stats_zone"):
+            out[key] = out[key] if args.full else len(out[key])
+        _print_json(out)
+        return EXIT_OK
+    g = run.grid
+    print(f"双评价完成 / assessment done: {project.county}  运行 run {run.run_id[:12]}")
+    print(f"  参数 / parameters: {run.params_version}  网格 / grid: EPSG:{g.epsg} "
+          f"{g.cell:g} m, {g.width} × {g.height}")
+    if run.synthetic_inputs:
+        print(f"  合成输入 / synthetic inputs: {'、'.join(run.synthetic_inputs)}")
+    summ = run.summary()["county_area_ha"]
+    for key in ("eco_importance", "agri_suitability", "urban_suitability"):
+        parts = "  ".join(f"{k} {v:,.1f}" for k, v in summ.get(key, {}).items())
+        print(f"  {OUTPUT_TITLES.get(key, key)}（公顷 ha）: {parts}")
+    cap = run.capacity["current"]
+    total = cap["rows"][-1] if cap["rows"] else None
+    if total:
+        def ha(v: Any) -> str:
+            return "—" if v is None else f"{v:,.0f}"
+
+        print(f"  承载规模 / carrying scale（全县）: 耕地 {ha(total['farmland_carrying_ha'])} 公顷"
+              f"（现状 {ha(total['farmland_current_ha'])}）· 城镇建设用地 "
+              f"{ha(total['urban_carrying_ha'])} 公顷（现状 {ha(total['urban_current_ha'])}）· "
+              f"人口 {ha(total['population_carrying'])}")
+    by_type: dict[str, int] = {}
+    for f in run.findings:
+        by_type[f["type"]] = by_type.get(f["type"], 0) + 1
+    print("  规划冲突 / plan-check findings: "
+          + ("  ".join(f"{k} {v}" for k, v in sorted(by_type.items())) or "无 none"))
+    for n in run.notes:
+        print(f"  注 / note: {n['zh']}")
+    print(f"  统计表与图 / tables and charts: {rep['dir']}")
+    if rep["charts"] and not rep["font"]:
+        print("  注：未找到中文字体（Noto Sans CJK SC / WenQuanYi Micro Hei），图中汉字可能无法显示")
+    print(f"  评价闸门 / gate: {gate.zh} / {gate.en}")
+    return EXIT_OK
+
+
+OUTPUT_TITLES = {"eco_importance": "生态保护重要性", "agri_suitability": "农业生产适宜性",
+                 "urban_suitability": "城镇建设适宜性"}
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
     from multiplan.gui.app import run
 
@@ -464,6 +530,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="导出登记表 CSV 和 XLSX（含透视表）/ export the register as CSV + XLSX")
     c.add_argument("--json", action="store_true", help="JSON 输出 / machine-readable output")
     c.set_defaults(func=cmd_conflicts)
+
+    a = sub.add_parser("assess", help="双评价（资源环境承载能力和国土空间开发适宜性评价）/ run the "
+                                      "carrying-capacity and suitability assessment")
+    a.add_argument("project", help="项目文件夹 / project folder")
+    a.add_argument("--params", metavar="FILE", help="参数覆盖文件（JSON，存入项目）/ JSON file of "
+                                                    "parameter overrides, stored in the project")
+    a.add_argument("--out", metavar="DIR", help="统计表与图的目录 / folder for the tables and PNGs "
+                                                "(default PROJECT/exports/assessment)")
+    a.add_argument("--no-charts", action="store_true", help="不画图 / skip the PNG charts")
+    a.add_argument("--full", action="store_true", help="JSON 中包含全部统计行 / include every "
+                                                       "statistics row in --json output")
+    a.add_argument("--json", action="store_true", help="JSON 输出 / machine-readable output")
+    a.set_defaults(func=cmd_assess)
 
     g = sub.add_parser("gui", help="打开桌面程序 / open the desktop window")
     g.add_argument("project", nargs="?", help="项目文件夹 / project folder (default: the sample "
