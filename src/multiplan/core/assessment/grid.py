@@ -17,12 +17,19 @@ from __future__ import annotations
 
 import math
 import threading
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import shapely
 from affine import Affine
+from rasterio.errors import NotGeoreferencedWarning
+
+# rasterize() builds its in-memory dataset before giving it the transform we pass; in a
+# worker thread rasterio reports that intermediate state as "no geotransform". Harmless.
+warnings.filterwarnings("ignore", message="Dataset has no geotransform",
+                        category=NotGeoreferencedWarning, module=r"rasterio\.features")
 
 
 @dataclass(frozen=True)
