@@ -31,6 +31,10 @@ How the synthetic county is made (all in EPSG:4549, CGCS2000 3° GK CM 120°E):
 5. plans and control lines are built from the same units, so they are consistent with
    each other and with 现状 except at the seeded conflicts (and, knowingly, the real
    县界 ∩ 太湖 mismatch, which is kept).
+6. the 双评价 factor inputs (:func:`add_assessment_inputs`): 1 km monthly climate and
+   rain/evaporation grids, 90 m ecology grades, soil, water-quota, hazard and
+   environmental-capacity zones — synthetic, derived from the DEM and townships — plus the
+   county seat (real place, approximate point) and synthetic 承载规模 parameters.
 """
 
 from __future__ import annotations
@@ -1318,6 +1322,7 @@ def build(out: Path, parcels: int, seed: int, scratch: Path | None = None,
     import_raster(proj, dem_path, name="高程_30m", level="county", role="assessment_factor",
                   cell_size=DEM_RES, synthetic=True)
     log("imported 高程_30m", t0)
+    add_assessment_inputs(proj, scratch / "assessment", seed, t0, quiet=quiet)
 
     meta = {
         "county": COUNTY, "admin_code": ADMIN_CODE, "crs": f"EPSG:{EPSG}", "seed": seed,
@@ -1332,6 +1337,175 @@ def build(out: Path, parcels: int, seed: int, scratch: Path | None = None,
         json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     log(f"done: {out}", t0)
     return meta
+
+
+# ---------------------------------------------------------------------- 双评价 inputs
+# Factor inputs of the carrying-capacity / suitability assessment (issue 5, item 10). No
+# real data is bundled for them, so they are synthetic but plausible for 长兴县 (humid
+# subtropical, ≈ 1 300 mm/yr rain, hills in the west and south-west) and registered with
+# synthetic=True and a SYNTHETIC/NOTE tag. Coarse where real products are coarse (1 km
+# climate grids, 90 m ecology grades), vectors where the real data are zones.
+ASSESS_NOTE = ("合成示例数据（双评价因子），非真实观测 / synthetic assessment factor for the "
+               "长兴县 sample, not observed data")
+MONTHLY_T = [3.6, 5.6, 9.6, 15.4, 20.7, 24.4, 28.4, 27.8, 23.6, 18.1, 12.0, 5.9]  # °C
+MONTHLY_RH = [75, 76, 76, 75, 75, 81, 79, 80, 80, 77, 77, 74]  # %
+SEAT_LONLAT = (119.910, 31.027)  # 长兴县人民政府, approximate
+WATER_MODULUS = {"雉城街道": 330000, "画溪街道": 290000, "太湖街道": 270000, "龙山街道": 260000,
+                 "李家巷镇": 280000, "洪桥镇": 240000, "夹浦镇": 250000, "林城镇": 200000,
+                 "虹星桥镇": 210000, "和平镇": 170000, "泗安镇": 160000, "吕山乡": 190000,
+                 "小浦镇": 120000, "煤山镇": 125000, "水口乡": 95000}  # m³/km², synthetic
+POPULATION = {"雉城街道": 165000, "画溪街道": 62000, "太湖街道": 48000, "龙山街道": 52000,
+              "李家巷镇": 47000, "洪桥镇": 43000, "夹浦镇": 52000, "林城镇": 36000,
+              "虹星桥镇": 41000, "和平镇": 38000, "泗安镇": 37000, "吕山乡": 22000,
+              "小浦镇": 23000, "煤山镇": 43000, "水口乡": 21000}  # synthetic
+
+
+def add_assessment_inputs(proj: Any, scratch: Path, seed: int, t0: float,
+                          quiet: bool = False) -> list[str]:
+    """Derive the 双评价 factor layers from the project's own DEM and townships, import them
+    and store the county's synthetic 承载规模 parameters; return the layer names."""
+    from rasterio.features import shapes as raster_shapes
+
+    from multiplan.core.assessment.params import set_project_overrides
+    from multiplan.core.io import import_layer, import_raster
+
+    rng = np.random.default_rng(seed + 5)
+    scratch.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(proj.raster_path("高程_30m")) as src:
+        dem = src.read(1).astype("float64")
+        t30 = src.transform
+    county = shapely.union_all(proj.read_layer("行政区").geometry.values)
+    tw = proj.read_layer("乡镇界")
+    names = tw["XZQMC"].tolist()
+
+    def coarsen(k: int) -> tuple[np.ndarray, Affine]:
+        ny, nx = dem.shape[0] // k, dem.shape[1] // k
+        return (dem[:ny * k, :nx * k].reshape(ny, k, nx, k).mean(axis=(1, 3)),
+                t30 * Affine.scale(k))
+
+    def tif(name: str, arr: np.ndarray, transform: Affine, desc: str, dtype: str) -> Path:
+        arr = arr if arr.ndim == 3 else arr[None]
+        path = scratch / f"{name}.tif"
+        with rasterio.open(path, "w", driver="GTiff", width=arr.shape[2], height=arr.shape[1],
+                           count=arr.shape[0], dtype=dtype, crs=f"EPSG:{EPSG}",
+                           transform=transform, nodata=0 if dtype == "uint8" else None,
+                           compress="deflate") as dst:
+            dst.write(arr.astype(dtype))
+            dst.update_tags(DESCRIPTION=desc, SYNTHETIC="yes", NOTE=ASSESS_NOTE, SEED=str(seed))
+        return path
+
+    rasters: dict[str, tuple[Path, str]] = {}
+    # climate on a ≈1 km grid (33 × 30 m): rain rises with the hills, evaporation falls
+    c1k, t1k = coarsen(33)
+    h = np.clip(c1k, 0, None)
+    north = np.linspace(0, 1, c1k.shape[0])[:, None]
+    rasters["多年平均降水量"] = (tif("precipitation", 1255 + 0.35 * h + 40 * north
+                                     + rng.normal(0, 6, h.shape), t1k,
+                                     "多年平均降水量 mm（合成）", "float32"), "bilinear")
+    rasters["多年平均蒸发量"] = (tif("evaporation", 905 - 0.25 * h + rng.normal(0, 5, h.shape),
+                                     t1k, "多年平均蒸发量 mm（合成）", "float32"), "bilinear")
+    temp = np.stack([m - 0.006 * h + rng.normal(0, 0.1, h.shape) for m in MONTHLY_T])
+    rh = np.stack([m + 0.004 * h + rng.normal(0, 0.5, h.shape) for m in MONTHLY_RH])
+    rasters["月平均气温"] = (tif("temperature", np.round(temp, 2), t1k,
+                                 "逐月平均气温 °C，12 个波段（合成）", "float32"), "bilinear")
+    rasters["月平均相对湿度"] = (tif("humidity", np.round(np.clip(rh, 0, 100), 1), t1k,
+                                     "逐月平均相对湿度 %，12 个波段（合成）", "float32"), "bilinear")
+    # ecology grades on a 90 m grid (1 = most important / fragile)
+    d90, t90 = coarsen(3)
+    gy, gx = np.gradient(d90, 90.0)
+    s90 = np.degrees(np.arctan(np.hypot(gx, gy)))
+    # slope classes by percentile, so they follow whatever relief the DEM has
+    q = np.percentile(s90, [60, 70, 85, 90, 95, 97, 99, 99.5])
+    grades = {
+        "水源涵养重要性": np.select([d90 > 300, d90 > 150, d90 > 60, d90 > 20], [1, 2, 3, 4], 5),
+        "水土保持重要性": np.select([(s90 >= q[6]) & (d90 > 100), s90 >= q[4], s90 >= q[2],
+                                     s90 >= q[0]], [1, 2, 3, 4], 5),
+        "水土流失脆弱性": np.select([s90 >= q[7], s90 >= q[5], s90 >= q[3], s90 >= q[1]],
+                                    [1, 2, 3, 4], 5),
+    }
+    for i, (name, g) in enumerate(grades.items()):
+        rasters[name] = (tif(f"eco{i}", g, t90, f"{name}等级 1–5（合成）", "uint8"), "nearest")
+    for name, (path, resampling) in rasters.items():
+        import_raster(proj, path, name=name, level="county", role="assessment_factor",
+                      resampling=resampling, synthetic=True)
+    vectors: dict[str, gpd.GeoDataFrame] = {}
+    vectors["用水总量控制指标模数"] = gpd.GeoDataFrame(
+        {"XZQMC": names, "modulus_m3_km2": [float(WATER_MODULUS.get(n, 200000)) for n in names],
+         "BZ": ASSESS_NOTE}, geometry=tw.geometry.values, crs=EPSG)
+    # soil units: a seeded Voronoi tiling; silt high on the lake plain, low in the hills
+    minx, miny, maxx, maxy = county.bounds
+    pts = shapely.points(rng.uniform(minx, maxx, 90), rng.uniform(miny, maxy, 90))
+    cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(pts)))
+    cells = shapely.intersection(cells, county)
+    cells = cells[~shapely.is_empty(cells)]
+    rp = shapely.get_coordinates(shapely.point_on_surface(cells))
+    col = ((rp[:, 0] - t30.c) / t30.a).astype(int).clip(0, dem.shape[1] - 1)
+    row = ((rp[:, 1] - t30.f) / t30.e).astype(int).clip(0, dem.shape[0] - 1)
+    el = dem[row, col]
+    silt = np.where(el < 10, rng.uniform(50, 72, el.size),
+                    np.where(el < 80, rng.uniform(35, 55, el.size), rng.uniform(18, 35, el.size)))
+    silt[np.argmin(el)] = 82.0  # one silt-rich lakeside unit (land grade 5 for agriculture)
+    soil_env = np.where(rng.random(el.size) < 0.06, 3, rng.choice([1, 2], el.size))
+    soil_env[np.argsort(el)[3]] = 5
+    codes = [f"S{i:03d}" for i in range(len(cells))]
+    vectors["土壤粉砂含量"] = gpd.GeoDataFrame(
+        {"TRDM": codes, "silt_pct": np.round(silt, 1), "BZ": ASSESS_NOTE}, geometry=cells,
+        crs=EPSG)
+    vectors["土壤环境"] = gpd.GeoDataFrame(
+        {"TRDM": codes, "grade": soil_env, "BZ": ASSESS_NOTE}, geometry=cells, crs=EPSG)
+    # geological hazard zones on the steepest hill slopes (1 = most dangerous), 450 m zones
+    hill = d90 > 80
+    qh = np.percentile(s90[hill], [80, 92, 98]) if hill.any() else np.array([np.inf] * 3)
+    lvl = np.select([hill & (s90 >= qh[2]), hill & (s90 >= qh[1]), hill & (s90 >= qh[0])],
+                    [1, 2, 3], 0).astype("uint8")
+    k = 5
+    hh, ww = lvl.shape[0] // k, lvl.shape[1] // k
+    blk = lvl[:hh * k, :ww * k].reshape(hh, k, ww, k)
+    zones = np.zeros((hh, ww), "uint8")
+    for v in (3, 2, 1):
+        zones[((blk > 0) & (blk <= v)).mean(axis=(1, 3)) > 0.25] = v
+    geoms, levels = [], []
+    for gj, v in raster_shapes(zones, mask=zones > 0, transform=t90 * Affine.scale(k)):
+        geoms.append(shapely.geometry.shape(gj).intersection(county))
+        levels.append(int(v))
+    g = np.array(geoms, dtype=object)
+    keep = ~shapely.is_empty(g)
+    vectors["地质灾害危险性"] = gpd.GeoDataFrame(
+        {"level": np.array(levels)[keep], "BZ": ASSESS_NOTE}, geometry=g[keep], crs=EPSG)
+    # environmental capacity grades by township (5 = exhausted)
+    air = {"雉城街道": 3, "李家巷镇": 4, "夹浦镇": 4, "煤山镇": 3}
+    water_env = {"夹浦镇": 5, "雉城街道": 4, "洪桥镇": 4}
+    vectors["大气环境容量"] = gpd.GeoDataFrame(
+        {"XZQMC": names, "grade": [air.get(n, 2) for n in names], "BZ": ASSESS_NOTE},
+        geometry=tw.geometry.values, crs=EPSG)
+    vectors["水环境容量"] = gpd.GeoDataFrame(
+        {"XZQMC": names, "grade": [water_env.get(n, 2) for n in names], "BZ": ASSESS_NOTE},
+        geometry=tw.geometry.values, crs=EPSG)
+    for name, gdf in vectors.items():
+        import_layer(proj, write_vector(gdf, scratch / f"{name}.gpkg"), name=name,
+                     level="county", role="assessment_factor", synthetic=True)
+    x, y = Transformer.from_crs(4490, EPSG, always_xy=True).transform(*SEAT_LONLAT)
+    seat = gpd.GeoDataFrame({"name": ["长兴县人民政府（近似位置）"],
+                             "BZ": ["真实地名、近似坐标 / real place, approximate position"]},
+                            geometry=[shapely.Point(x, y)], crs=EPSG)
+    import_layer(proj, write_vector(seat, scratch / "county_seat.gpkg"), name="县城驻地",
+                 level="county", role="reference", synthetic=False)
+    set_project_overrides(proj, {"capacity": {
+        "water_by_sector_m3": {"agriculture": 2.6e8, "urban": 1.3e8},
+        "irrigation_quota_m3_per_mu": 380.0,
+        "urban_water_m3_per_capita": 180.0,
+        "urban_land_m2_per_capita": 110.0,
+        "current_population": POPULATION,
+        "scenarios": [{"id": "water_saving",
+                       "zh": "节水情景（灌溉定额 −15%，人均城镇用水 −10%）",
+                       "irrigation_quota_m3_per_mu": 323.0, "urban_water_m3_per_capita": 162.0}],
+        "source_note": "合成示例参数：用水总量控制指标、定额与人口均为示例值，非官方数据 / "
+                       "synthetic sample values, not official figures",
+    }})
+    added = list(rasters) + list(vectors) + ["县城驻地"]
+    if not quiet:
+        log(f"双评价 inputs: {len(added)} layers", t0)
+    return added
 
 
 def main(argv: list[str] | None = None) -> int:
