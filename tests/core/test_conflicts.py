@@ -630,6 +630,32 @@ def test_incremental_recheck_equals_full_rerun(project: Project, seed: int):
     assert all(r["rule_version"] == "conflict_rules/1.0" for r in stored.values())
 
 
+def test_recheck_falls_back_to_full_when_the_run_is_stale(project: Project):
+    rng = np.random.default_rng(5)
+    _grid_project(project, rng, n=12)
+    cf.detect_conflicts(project, "现状", "土规")
+    # the other layer changed since the run: patching 现状's rows would miss that
+    zones = project.read_layer("土规")
+    zones.loc[zones.index[0], "DLBM"] = "0701"
+    u = unify(zones["DLBM"], "gbt21010_2017")
+    for c in u.columns:
+        zones[c] = u[c]
+    zones["fid"] = zones.index
+    project.write_vector_layer(zones.reset_index(drop=True), project.layer("土规"),
+                               replace=True)
+    changed, added, deleted = _edit(project, rng, k=8)
+    runs = cf.recheck(project, "现状", changed=changed, added=added, deleted=deleted)
+    assert [r.kind for r in runs] == ["full"]
+    inc = cf.read_register(project)
+    cf.detect_conflicts(project, "现状", "土规")
+    _compare(inc, cf.read_register(project))
+    # other sliver thresholds: also a full recompute
+    project.set_settings(sliver_max_area_m2=50.0)
+    runs = cf.recheck(project, "现状", changed=changed[:2])
+    assert [r.kind for r in runs] == ["full"]
+    assert cf.read_runs(project)[0]["settings"]["sliver_max_area_m2"] == 50.0
+
+
 def test_recheck_without_runs_is_a_no_op(project: Project):
     add_layer(project, "现状", "current_use", [box(0, 0, 10, 10)], ["0101"])
     assert cf.recheck(project, "现状", changed=[1]) == []

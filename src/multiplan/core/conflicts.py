@@ -38,8 +38,8 @@ Incremental re-check
 Merged 一张图
     :func:`build_merged_map` unions the class-bearing plan layers, the control lines and 现状
     into one layer (``mp_merged``) where each piece takes its class from the highest-precedence
-    parent that is not overruled by a control line, flagged 待定 where a matching rule says a
-    human must decide.
+    parent whose class every pairwise rule decision upholds, flagged 待定 where a matching
+    rule says a human must decide (or where no class survives).
 
 Pure Python over shapely/numpy/pandas; no Qt.
 """
@@ -971,6 +971,15 @@ REGISTER_COLUMNS: list[tuple[str, str]] = [
 ]
 _REG_NAMES = [c for c, _ in REGISTER_COLUMNS]
 
+_REGISTER_INDEXES = {
+    f"{REGISTER_TABLE}_id": 'CREATE UNIQUE INDEX IF NOT EXISTS "{name}" ON "{table}" '
+                            '("conflict_id")',
+    f"{REGISTER_TABLE}_pair_a": 'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" '
+                                '("layer_a", "layer_b", "fid_a")',
+    f"{REGISTER_TABLE}_pair_b": 'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" '
+                                '("layer_a", "layer_b", "fid_b")',
+}
+
 _RUN_COLUMNS: list[tuple[str, str]] = [
     ("run_id", "TEXT NOT NULL"), ("pair_key", "TEXT NOT NULL UNIQUE"),
     ("layer_a", "TEXT NOT NULL"), ("layer_b", "TEXT NOT NULL"),
@@ -1194,7 +1203,10 @@ def _ensure_tables(project: Project) -> None:
         have_reg = _table_exists(conn, REGISTER_TABLE)
         have_runs = _table_exists(conn, RUNS_TABLE)
         have_rules = _table_exists(conn, RULES_TABLE)
-    if have_reg and have_runs and have_rules:
+        indexes = {r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='index' AND tbl_name=?",
+            (REGISTER_TABLE,))}
+    if have_reg and have_runs and have_rules and set(_REGISTER_INDEXES) <= indexes:
         return
     tmp = None
     if not have_reg:
@@ -1214,14 +1226,12 @@ def _ensure_tables(project: Project) -> None:
                 _rename_gpkg_table(conn, tmp, REGISTER_TABLE)
                 conn.execute("UPDATE gpkg_contents SET description = ? WHERE table_name = ?",
                              ("multiplan conflict register (差异图斑)", REGISTER_TABLE))
-                conn.execute(f'CREATE UNIQUE INDEX IF NOT EXISTS "{REGISTER_TABLE}_id" ON '
-                             f'"{REGISTER_TABLE}" ("conflict_id")')
-                conn.execute(f'CREATE INDEX IF NOT EXISTS "{REGISTER_TABLE}_a" ON '
-                             f'"{REGISTER_TABLE}" ("layer_a", "fid_a")')
-                conn.execute(f'CREATE INDEX IF NOT EXISTS "{REGISTER_TABLE}_b" ON '
-                             f'"{REGISTER_TABLE}" ("layer_b", "fid_b")')
             elif tmp is not None:
                 _drop_gpkg_table(conn, tmp)
+            # (pair, fid) indexes: a re-check finds an edited feature's rows without a scan;
+            # both lead with the pair so the planner never scans a whole pair by mistake
+            for name, sql in _REGISTER_INDEXES.items():
+                conn.execute(sql.format(name=name, table=REGISTER_TABLE))
             cols = ", ".join(f'"{c}" {t}' for c, t in _RUN_COLUMNS)
             conn.execute(f'CREATE TABLE IF NOT EXISTS "{RUNS_TABLE}" ('
                          f'"fid" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, {cols})')
@@ -1241,9 +1251,17 @@ def _ensure_tables(project: Project) -> None:
 
 
 def _fingerprint(conn: sqlite3.Connection, table: str) -> str:
+    """``<rows>@<last change>`` of a layer: the row count GDAL keeps in gpkg_ogr_contents
+    (a count(*) would read the whole table) and gpkg_contents.last_change."""
     row = conn.execute("SELECT last_change FROM gpkg_contents WHERE table_name = ?",
                        (table,)).fetchone()
-    cnt = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+    cnt = None
+    if _table_exists(conn, "gpkg_ogr_contents"):
+        r = conn.execute("SELECT feature_count FROM gpkg_ogr_contents WHERE "
+                         "lower(table_name) = lower(?)", (table,)).fetchone()
+        cnt = r[0] if r else None
+    if cnt is None:
+        cnt = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
     return f"{cnt}@{row[0] if row else ''}"
 
 
@@ -1291,22 +1309,40 @@ def _insert_rows(conn: sqlite3.Connection, rtree: str, frame: gpd.GeoDataFrame,
     blobs, bounds = _gpkg_blobs(frame.geometry.to_numpy(), srs_id)
     columns: list[list[Any]] = []
     for c, t in REGISTER_COLUMNS:
-        v = frame[c].to_numpy()
+        col = frame[c]
         if t == "INTEGER":
-            columns.append(v.astype(np.int64).tolist())
+            columns.append(col.to_numpy(dtype=np.int64).tolist())
         elif t == "REAL":
-            columns.append(v.astype(np.float64).tolist())
+            columns.append(col.to_numpy(dtype=np.float64).tolist())
         else:
-            columns.append([None if x is None or (isinstance(x, float) and math.isnan(x))
-                            else str(x) for x in v.tolist()])
+            obj = col.astype(object)
+            columns.append(obj.where(obj.notna(), None).tolist())
     rows = zip(fids.tolist(), *columns, blobs, strict=True)
     names = ", ".join(f'"{c}"' for c in ["fid", *_REG_NAMES, geom_col])
     marks = ", ".join("?" for _ in range(len(_REG_NAMES) + 2))
     conn.executemany(f'INSERT INTO "{REGISTER_TABLE}" ({names}) VALUES ({marks})', rows)
     if _table_exists(conn, rtree):
+        o = _serpentine_order(bounds)
+        b = bounds[o]
         conn.executemany(f'INSERT OR REPLACE INTO "{rtree}" VALUES (?, ?, ?, ?, ?)',
-                         zip(fids.tolist(), bounds[:, 0].tolist(), bounds[:, 2].tolist(),
-                             bounds[:, 1].tolist(), bounds[:, 3].tolist(), strict=True))
+                         zip(fids[o].tolist(), b[:, 0].tolist(), b[:, 2].tolist(),
+                             b[:, 1].tolist(), b[:, 3].tolist(), strict=True))
+
+
+def _serpentine_order(bounds: np.ndarray, cells: int = 256) -> np.ndarray:
+    """An insertion order for the R-tree that keeps neighbours together (rows of a coarse
+    grid, alternately left-to-right and right-to-left): SQLite's R-tree inserts ~1.5× faster
+    than in parcel order at 170k rows."""
+    if len(bounds) < 2:
+        return np.arange(len(bounds))
+    cx = (bounds[:, 0] + bounds[:, 2]) / 2
+    cy = (bounds[:, 1] + bounds[:, 3]) / 2
+    span_x = max(float(cx.max() - cx.min()), 1e-9)
+    span_y = max(float(cy.max() - cy.min()), 1e-9)
+    gx = np.minimum(((cx - cx.min()) / span_x * cells).astype(np.int64), cells - 1)
+    gy = np.minimum(((cy - cy.min()) / span_y * cells).astype(np.int64), cells - 1)
+    key = gy * cells + np.where(gy % 2 == 0, gx, cells - 1 - gx)
+    return np.argsort(key, kind="stable")
 
 
 def _delete_rows(conn: sqlite3.Connection, rtree: str, where: str,
@@ -1365,11 +1401,26 @@ def _delete_pairs(conn: sqlite3.Connection, rtree: str, pairs: Sequence[tuple[st
     return _delete_rows(conn, rtree, where, params)
 
 
-def _update_extent(conn: sqlite3.Connection) -> None:
+def _update_extent(conn: sqlite3.Connection, grow: np.ndarray | None = None) -> None:
+    """Set the register's extent in gpkg_contents: from the whole R-tree, or (``grow``: the
+    (n, 4) bounds of rows just added) the old extent grown to cover them — the extent of a
+    GeoPackage table may be larger than its content, and a full R-tree scan per small edit
+    is avoidable."""
     geom_col = _geometry_column(conn, REGISTER_TABLE)
     rtree = f"rtree_{REGISTER_TABLE}_{geom_col}"
-    ext = (conn.execute(f'SELECT min(minx), min(miny), max(maxx), max(maxy) FROM "{rtree}"')
-           .fetchone() if _table_exists(conn, rtree) else (None,) * 4)
+    old = conn.execute("SELECT min_x, min_y, max_x, max_y FROM gpkg_contents WHERE "
+                       "table_name = ?", (REGISTER_TABLE,)).fetchone()
+    if grow is not None and old is not None and None not in old:
+        if len(grow):
+            ext = (min(old[0], float(grow[:, 0].min())), min(old[1], float(grow[:, 1].min())),
+                   max(old[2], float(grow[:, 2].max())), max(old[3], float(grow[:, 3].max())))
+        else:
+            ext = tuple(old)
+    elif _table_exists(conn, rtree):
+        ext = conn.execute(f'SELECT min(minx), min(miny), max(maxx), max(maxy) FROM "{rtree}"'
+                           ).fetchone()
+    else:
+        ext = (None,) * 4
     conn.execute("UPDATE gpkg_contents SET min_x = ?, min_y = ?, max_x = ?, max_y = ?, "
                  "last_change = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE table_name = ?",
                  (*ext, REGISTER_TABLE))
@@ -1386,8 +1437,9 @@ def _run_counts(frame: pd.DataFrame, rules: RuleTable) -> dict[str, Any]:
             "conflict_area_m2": float(frame["area_m2"].to_numpy()[head].sum())}
 
 
-def _run_counts_sql(conn: sqlite3.Connection, a: str, b: str, rules: RuleTable
-                    ) -> dict[str, Any]:
+def _counts_where(conn: sqlite3.Connection, where: str, params: Sequence[Any],
+                  rules: RuleTable) -> dict[str, Any]:
+    """The run counts (see :func:`_run_counts`) of the register rows matching ``where``."""
     heads = [k for k, v in rules.severities.items() if v.get("headline")]
     marks = ", ".join("?" for _ in heads)
     row = conn.execute(
@@ -1395,8 +1447,8 @@ def _run_counts_sql(conn: sqlite3.Connection, a: str, b: str, rules: RuleTable
         f'coalesce(sum("sliver" = 0 AND "severity" IN ({marks})), 0), '
         f'coalesce(sum("sliver"), 0), coalesce(sum("pending" = 1 AND "sliver" = 0), 0), '
         f'coalesce(sum(CASE WHEN "sliver" = 0 AND "severity" IN ({marks}) THEN "area_m2" '
-        f'ELSE 0 END), 0.0) FROM "{REGISTER_TABLE}" WHERE "layer_a" = ? AND "layer_b" = ?',
-        (*heads, *heads, a, b)).fetchone()
+        f'ELSE 0 END), 0.0) FROM "{REGISTER_TABLE}" WHERE {where}',
+        (*heads, *heads, *params)).fetchone()
     return {"pieces": int(row[0]), "conflicts": int(row[1]), "slivers": int(row[2]),
             "pending": int(row[3]), "conflict_area_m2": float(row[4])}
 
@@ -1500,13 +1552,14 @@ def _store_runs(project: Project, runs: list[ConflictRun], rules: RuleTable,
     """Replace the register rows of each run's pair and its run record, in one transaction."""
     t0 = time.perf_counter()
     _ensure_tables(project)
+    srs = project.epsg  # read settings before the write lock is taken
     with project.transaction() as conn, _bulk_mode(conn) as rtree:
         _write_rules(conn, rules)
         _delete_pairs(conn, rtree, [(r.layer_a, r.layer_b) for r in runs])
         for i, run in enumerate(runs):
             if task is not None:
                 task.progress(i / max(len(runs), 1), f"写入 {run.layer_a} × {run.layer_b}")
-            _insert_rows(conn, rtree, run.register, project.epsg)
+            _insert_rows(conn, rtree, run.register, srs)
             fp = (_fingerprint(conn, run.layer_a), _fingerprint(conn, run.layer_b))
             _upsert_run(conn, run, project, _run_counts(run.register, rules), fp)
         _update_extent(conn)
@@ -1552,9 +1605,10 @@ def detect_all(project: Project, task: Task | None = None, *, write: bool = True
     runs = []
     for i, (a, b) in enumerate(pairs):
         sub = task.sub(float(edges[i]), float(edges[i + 1]))
-        la = cache.get(a) or load_layer_data(project, a)
-        lb = cache.get(b) or load_layer_data(project, b)
-        cache[a], cache[b] = la, lb
+        for name in (a, b):
+            if name not in cache:
+                cache[name] = load_layer_data(project, name)
+        la, lb = cache[a], cache[b]
         runs.append(compute_conflicts(project, la, lb, task=sub, rules=rules,
                                       townships=townships, threads=threads))
     if write and runs:
@@ -1604,6 +1658,11 @@ def recheck(project: Project, layer: str, *, changed: Iterable[int] = (),
     transaction and the rest of the register is kept. The result equals a full rerun.
     Returns one incremental :class:`ConflictRun` per affected pair (its ``register`` holds the
     new rows, ``seconds_compute`` / ``seconds_write`` the two phases).
+
+    A pair whose stored run no longer matches — another rule-table version, other sliver
+    thresholds, or the *other* layer changed since (its fingerprint differs) — cannot be
+    patched; it is recomputed in full instead (``kind == "full"``), in the same transaction.
+    Edits to the 乡镇界 layer also need a full rerun (:func:`detect_conflicts`).
     """
     from .overlay import overlay_intersection
 
@@ -1618,10 +1677,13 @@ def recheck(project: Project, layer: str, *, changed: Iterable[int] = (),
     runs_meta = [r for r in read_runs(project) if layer in (r["layer_a"], r["layer_b"])]
     if not runs_meta:
         return []
+    metas = {(m["layer_a"], m["layer_b"]): {k: m[k] for k in (
+        "pieces", "conflicts", "slivers", "pending", "conflict_area_m2")} for m in runs_meta}
     rec = project.layer(layer)
     thresholds = _thresholds(project)
     townships = None
     results: list[tuple[ConflictRun, str, np.ndarray]] = []
+    stale = []
     with contextlib.closing(project.connect()) as conn:
         mine = _layer_data_by_fid(project, conn, rec, edited)
         mine_bounds = shapely.bounds(mine.geometry) if len(mine) else np.zeros((0, 4))
@@ -1629,6 +1691,11 @@ def recheck(project: Project, layer: str, *, changed: Iterable[int] = (),
             task.progress(k / len(runs_meta) * 0.8, f"{meta['layer_a']} × {meta['layer_b']}")
             side = "a" if meta["layer_a"] == layer else "b"
             other_name = meta["layer_b"] if side == "a" else meta["layer_a"]
+            other_fp = meta["fingerprint_b"] if side == "a" else meta["fingerprint_a"]
+            if (meta["rule_version"] != rules.version_id or meta["settings"] != thresholds
+                    or _fingerprint(conn, other_name) != other_fp):
+                stale.append(meta)
+                continue
             other_rec = project.layer(other_name)
             cand = _rtree_candidates(conn, other_name, mine_bounds)
             other = _layer_data_by_fid(project, conn, other_rec, cand)
@@ -1645,27 +1712,50 @@ def recheck(project: Project, layer: str, *, changed: Iterable[int] = (),
             run = ConflictRun(run_id, meta["layer_a"], meta["layer_b"], rules.version_id,
                               frame, failures, thresholds, "incremental")
             results.append((run, side, removed))
+    for meta in stale:
+        full = compute_conflicts(project, meta["layer_a"], meta["layer_b"], rules=rules,
+                                 townships=townships)
+        full.run_id = meta["run_id"]
+        full.register["run_id"] = meta["run_id"]
+        results.append((full, "both", removed))
     t1 = time.perf_counter()
     for run, _, _ in results:
         run.seconds_compute = (t1 - t0) / len(results)
     if write:
         task.progress(0.85, "写回差异图斑登记表")
         _ensure_tables(project)
+        srs = project.epsg  # read settings before the write lock is taken
         with project.transaction() as conn, _bulk_mode(conn) as rtree:
             _write_rules(conn, rules)
             for run, side, rm in results:
+                if side == "both":  # a stale pair, recomputed in full
+                    run.removed = _delete_pairs(conn, rtree, [(run.layer_a, run.layer_b)])
+                    _insert_rows(conn, rtree, run.register, srs)
+                    fp = (_fingerprint(conn, run.layer_a), _fingerprint(conn, run.layer_b))
+                    _upsert_run(conn, run, project, _run_counts(run.register, rules), fp)
+                    continue
                 col = "fid_a" if side == "a" else "fid_b"
                 run.removed = 0
+                # run counts are kept up to date by difference: stored − removed + added
+                counts = dict(metas[(run.layer_a, run.layer_b)])
                 for chunk in _chunks(rm.tolist(), 900):
-                    run.removed += _delete_rows(
-                        conn, rtree, f'"layer_a" = ? AND "layer_b" = ? AND "{col}" IN '
-                        f'({", ".join("?" for _ in chunk)})',
-                        (run.layer_a, run.layer_b, *chunk))
-                _insert_rows(conn, rtree, run.register, project.epsg)
+                    where = (f'"layer_a" = ? AND "layer_b" = ? AND "{col}" IN '
+                             f'({", ".join("?" for _ in chunk)})')
+                    params = (run.layer_a, run.layer_b, *chunk)
+                    gone = _counts_where(conn, where, params, rules)
+                    for k in counts:
+                        counts[k] -= gone[k]
+                    run.removed += _delete_rows(conn, rtree, where, params)
+                _insert_rows(conn, rtree, run.register, srs)
+                for k, v in _run_counts(run.register, rules).items():
+                    counts[k] += v
                 fp = (_fingerprint(conn, run.layer_a), _fingerprint(conn, run.layer_b))
-                _upsert_run(conn, run, project,
-                            _run_counts_sql(conn, run.layer_a, run.layer_b, rules), fp)
-            _update_extent(conn)
+                _upsert_run(conn, run, project, counts, fp)
+            if any(sd == "both" for _, sd, _ in results):
+                _update_extent(conn)
+            else:
+                grown = [shapely.bounds(r.register.geometry.to_numpy()) for r, _, _ in results]
+                _update_extent(conn, grow=np.concatenate([np.zeros((0, 4)), *grown]))
             project._audit(conn, "conflicts.recheck", layer,
                            {"changed": changed_a.tolist()[:200], "added": added_a.tolist()[:200],
                             "deleted": deleted_a.tolist()[:200],
@@ -1799,16 +1889,16 @@ def export_register(project: Project, out_dir: str | Path, *,
         ("县 county", project.county),
         ("规则表版本 rule table", rules.version_id),
         ("坐标系 CRS", f"EPSG:{project.epsg}"),
-        ("面积 area", "平面面积（项目坐标系）/ planar in the project CRS; "
-                    "公顷 = m²/10000; 1 亩 = 10000/15 m²"),
+        ("面积 area", ("平面面积（项目坐标系）/ planar in the project CRS; "
+                    "公顷 = m²/10000; 1 亩 = 10000/15 m²")),
         ("碎片阈值 sliver area", f"{th['sliver_max_area_m2']} m²"),
         ("碎片阈值 mean width", f"{th['sliver_max_mean_width_m']} m (2A/P)"),
         ("图斑数 pieces", summary["pieces"]),
         ("冲突 conflicts (冲突+警告, 不含碎片)", summary["conflicts"]),
         ("冲突面积 conflict area (公顷)", summary["conflict_area_ha"]),
         ("碎片 slivers (不计入统计 not in the statistics)", summary["slivers"]),
-        ("乡镇 township", "图斑代表点所在乡镇 / township holding the piece's representative "
-                        "point"),
+        ("乡镇 township", ("图斑代表点所在乡镇 / township holding the piece's representative "
+                        "point")),
         ("差异图斑表 sheet rows", "全部图斑 / every piece" if xlsx_all_rows else
          "程度非“一致”的图斑（含碎片，已标记）；全部图斑见 CSV / pieces whose severity is "
          "not 一致 (slivers flagged); every piece is in the CSV"),
