@@ -467,19 +467,50 @@ def test_csv_and_xlsx_round_trip(two_plans: Project, tmp_path: Path):
     assert list(y["conflict_id"]) == list(reg["conflict_id"])
 
 
-def test_failed_write_leaves_register_unchanged(two_plans: Project, monkeypatch):
+@pytest.mark.parametrize("route", ["swap", "in_place"])
+def test_failed_write_leaves_register_unchanged(two_plans: Project, monkeypatch, route):
+    if route == "in_place":  # another pair with more rows than 土规×城规 stays: SQL route
+        add_layer(two_plans, "红线", "eco_redline",
+                  [box(10 * i, 0, 10 * i + 5, 100) for i in range(25)])
+        one(two_plans, "土规", "红线")
     one(two_plans, "土规", "城规")
     before = two_plans.snapshot_state()
     reg_before = cf.read_register(two_plans)
+    swapped = []
+    monkeypatch.setattr(cf, "_swap_register", lambda *a, _f=cf._swap_register, **k: (
+        swapped.append(1), _f(*a, **k)))
 
     def boom(*a, **k):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(cf, "_insert_rows", boom)
+    monkeypatch.setattr(cf, "_finish_store", boom)
     with pytest.raises(RuntimeError):
         cf.detect_conflicts(two_plans, "土规", "城规")
-    assert two_plans.snapshot_state() == before
+    assert bool(swapped) == (route == "swap")
+    assert two_plans.snapshot_state() == before  # no temporary table left either
     pd.testing.assert_frame_equal(cf.read_register(two_plans), reg_before)
+
+
+def test_both_write_routes_give_the_same_register(two_plans: Project):
+    add_layer(two_plans, "红线", "eco_redline",
+              [box(10 * i, 0, 10 * i + 5, 100) for i in range(25)])
+    one(two_plans, "土规", "红线")
+    one(two_plans, "土规", "城规")  # in place: the 红线 pair (25 rows) stays
+    in_place = cf.read_register(two_plans)
+    runs = [cf.compute_conflicts(two_plans, a, b) for a, b in (("土规", "红线"),
+                                                                ("土规", "城规"))]
+    cf._store_runs(two_plans, runs, cf.load_rules())  # both pairs replaced: swapped in
+    swapped = cf.read_register(two_plans)
+    pd.testing.assert_frame_equal(in_place.drop(columns="run_id"),
+                                  swapped.drop(columns="run_id"))
+    cf.detect_conflicts(two_plans, "土规", "红线")  # 25 new ≥ 3 kept: swap, keeping 土规×城规
+    pd.testing.assert_frame_equal(in_place.drop(columns="run_id"),
+                                  cf.read_register(two_plans).drop(columns="run_id"))
+    with sqlite3.connect(two_plans.gpkg) as conn:
+        n = conn.execute(f'SELECT count(*) FROM "rtree_{cf.REGISTER_TABLE}_geom"').fetchone()[0]
+        idx = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index' "
+                                          "AND tbl_name=?", (cf.REGISTER_TABLE,))}
+    assert n == len(in_place) and set(cf._REGISTER_INDEXES) <= idx
 
 
 def test_cancel_stops_and_changes_nothing(two_plans: Project):
@@ -698,3 +729,15 @@ def test_merged_map_by_precedence(project: Project):
     assert pd.isna(at(310).mp_code) and at(310).pending == 1  # only the red line: no class
     stored = cf.read_merged(project)
     assert len(stored) == len(f) and stored["pending"].sum() == f["pending"].sum()
+
+
+def test_benchmark_smoke(repo_root: Path):
+    """A tiny in-process run of benchmarks/bench_conflicts.py (the benchmark itself is not
+    part of the suite): geopandas and multiplan agree on the area, re-check == full rerun."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_conflicts", repo_root / "benchmarks" / "bench_conflicts.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.smoke() == 0

@@ -1232,22 +1232,26 @@ def _ensure_tables(project: Project) -> None:
             # both lead with the pair so the planner never scans a whole pair by mistake
             for name, sql in _REGISTER_INDEXES.items():
                 conn.execute(sql.format(name=name, table=REGISTER_TABLE))
-            cols = ", ".join(f'"{c}" {t}' for c, t in _RUN_COLUMNS)
-            conn.execute(f'CREATE TABLE IF NOT EXISTS "{RUNS_TABLE}" ('
-                         f'"fid" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, {cols})')
-            _register_attributes_table(conn, RUNS_TABLE, "multiplan conflict runs (差异图斑检测)")
-            conn.execute(f'CREATE TABLE IF NOT EXISTS "{RULES_TABLE}" ('
-                         '"fid" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, '
-                         '"rule_version" TEXT NOT NULL, "rule_id" TEXT NOT NULL, '
-                         '"conflict_type" TEXT, "type_name" TEXT, "type_name_en" TEXT, '
-                         '"severity" TEXT, "resolution" TEXT, "message_zh" TEXT, '
-                         '"message_en" TEXT, "basis" TEXT, UNIQUE ("rule_version", "rule_id"))')
-            _register_attributes_table(conn, RULES_TABLE, "multiplan conflict rules in use")
+            _create_meta_tables(conn)
     except BaseException:
         if tmp is not None:
             with contextlib.suppress(Exception), project.transaction() as conn:
                 _drop_gpkg_table(conn, tmp)
         raise
+
+
+def _create_meta_tables(conn: sqlite3.Connection) -> None:
+    cols = ", ".join(f'"{c}" {t}' for c, t in _RUN_COLUMNS)
+    conn.execute(f'CREATE TABLE IF NOT EXISTS "{RUNS_TABLE}" ('
+                 f'"fid" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, {cols})')
+    _register_attributes_table(conn, RUNS_TABLE, "multiplan conflict runs (差异图斑检测)")
+    conn.execute(f'CREATE TABLE IF NOT EXISTS "{RULES_TABLE}" ('
+                 '"fid" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, '
+                 '"rule_version" TEXT NOT NULL, "rule_id" TEXT NOT NULL, '
+                 '"conflict_type" TEXT, "type_name" TEXT, "type_name_en" TEXT, '
+                 '"severity" TEXT, "resolution" TEXT, "message_zh" TEXT, '
+                 '"message_en" TEXT, "basis" TEXT, UNIQUE ("rule_version", "rule_id"))')
+    _register_attributes_table(conn, RULES_TABLE, "multiplan conflict rules in use")
 
 
 def _fingerprint(conn: sqlite3.Connection, table: str) -> str:
@@ -1395,9 +1399,7 @@ def _delete_pairs(conn: sqlite3.Connection, rtree: str, pairs: Sequence[tuple[st
     """Delete the rows of every pair (either order) in one statement."""
     if not pairs:
         return 0
-    where = " OR ".join('("layer_a" = ? AND "layer_b" = ?) OR ("layer_a" = ? AND '
-                        '"layer_b" = ?)' for _ in pairs)
-    params = [x for a, b in pairs for x in (a, b, b, a)]
+    where, params = _pairs_where(pairs)
     return _delete_rows(conn, rtree, where, params)
 
 
@@ -1549,29 +1551,119 @@ def compute_conflicts(project: Project, layer_a: str | LayerData, layer_b: str |
 
 def _store_runs(project: Project, runs: list[ConflictRun], rules: RuleTable,
                 task: Task | None = None) -> float:
-    """Replace the register rows of each run's pair and its run record, in one transaction."""
+    """Replace the register rows of each run's pair and its run record, atomically.
+
+    Two routes, one result. When the rows that stay (other pairs) are no more than the rows
+    being written — a first detection, ``detect_all``, re-detecting the only pair — the whole
+    new register is written by GDAL under a temporary name (its R-tree bulk-built) and
+    swapped in, with the run records, in one transaction (like
+    :meth:`Project.write_vector_layer`); at 170k rows this is ~3× faster than row inserts.
+    Otherwise the pair's rows are replaced in place by SQL (:func:`_bulk_mode`)."""
     t0 = time.perf_counter()
-    _ensure_tables(project)
-    srs = project.epsg  # read settings before the write lock is taken
-    with project.transaction() as conn, _bulk_mode(conn) as rtree:
-        _write_rules(conn, rules)
-        _delete_pairs(conn, rtree, [(r.layer_a, r.layer_b) for r in runs])
-        for i, run in enumerate(runs):
-            if task is not None:
-                task.progress(i / max(len(runs), 1), f"写入 {run.layer_a} × {run.layer_b}")
-            _insert_rows(conn, rtree, run.register, srs)
-            fp = (_fingerprint(conn, run.layer_a), _fingerprint(conn, run.layer_b))
-            _upsert_run(conn, run, project, _run_counts(run.register, rules), fp)
-        _update_extent(conn)
-        project._audit(conn, "conflicts.detect", ", ".join(
-            f"{r.layer_a}×{r.layer_b}" for r in runs),
-            {"rule_version": rules.version_id,
-             "runs": [{"a": r.layer_a, "b": r.layer_b, "pieces": len(r.register),
-                       **_run_counts(r.register, rules)} for r in runs]})
+    pairs = [(r.layer_a, r.layer_b) for r in runs]
+    new_rows = sum(len(r.register) for r in runs)
+    with contextlib.closing(project.connect()) as conn:
+        have = _table_exists(conn, REGISTER_TABLE)
+        keep = 0
+        if have:
+            where, params = _pairs_where(pairs)
+            keep = conn.execute(f'SELECT count(*) FROM "{REGISTER_TABLE}" WHERE NOT ({where})',
+                                params).fetchone()[0]
+    if not have or keep <= new_rows:
+        _swap_register(project, runs, rules, pairs if have and keep else None)
+    else:
+        _ensure_tables(project)
+        srs = project.epsg  # read settings before the write lock is taken
+        with project.transaction() as conn, _bulk_mode(conn) as rtree:
+            _write_rules(conn, rules)
+            _delete_pairs(conn, rtree, pairs)
+            for i, run in enumerate(runs):
+                if task is not None:
+                    task.progress(i / max(len(runs), 1), f"写入 {run.layer_a} × {run.layer_b}")
+                _insert_rows(conn, rtree, run.register, srs)
+            _finish_store(conn, project, runs, rules)
+            _update_extent(conn)
     dt = time.perf_counter() - t0
     for run in runs:
         run.seconds_write = dt / max(len(runs), 1)
     return dt
+
+
+def _finish_store(conn: sqlite3.Connection, project: Project, runs: list[ConflictRun],
+                  rules: RuleTable) -> None:
+    for run in runs:
+        fp = (_fingerprint(conn, run.layer_a), _fingerprint(conn, run.layer_b))
+        _upsert_run(conn, run, project, _run_counts(run.register, rules), fp)
+    project._audit(conn, "conflicts.detect", ", ".join(
+        f"{r.layer_a}×{r.layer_b}" for r in runs),
+        {"rule_version": rules.version_id,
+         "runs": [{"a": r.layer_a, "b": r.layer_b, **_run_counts(r.register, rules)}
+                  for r in runs]})
+
+
+def _pairs_where(pairs: Sequence[tuple[str, str]]) -> tuple[str, list[str]]:
+    where = " OR ".join('("layer_a" = ? AND "layer_b" = ?) OR ("layer_a" = ? AND '
+                        '"layer_b" = ?)' for _ in pairs) or "0"
+    return where, [x for a, b in pairs for x in (a, b, b, a)]
+
+
+def _as_multipolygons(geoms: np.ndarray) -> np.ndarray:
+    out = np.asarray(geoms, dtype=object).copy()
+    poly = shapely.get_type_id(out) == 3
+    if poly.any():
+        out[poly] = shapely.multipolygons(out[poly], indices=np.arange(int(poly.sum())))
+    return out
+
+
+def _swap_register(project: Project, runs: list[ConflictRun], rules: RuleTable,
+                   keep_except: list[tuple[str, str]] | None) -> None:
+    """Write the complete new register with GDAL under a temporary name, then swap it in
+    (with the run records and the audit entry) in one transaction. ``keep_except``: the
+    current rows of every other pair are carried over."""
+    import pyogrio
+
+    frames = [r.register for r in runs]
+    if keep_except is not None:
+        def lit(v: str) -> str:  # pyogrio takes an SQL where clause, not bound parameters
+            return "'" + v.replace("'", "''") + "'"
+
+        sql_where = " OR ".join(
+            f"(layer_a = {lit(a)} AND layer_b = {lit(b)}) OR "
+            f"(layer_a = {lit(b)} AND layer_b = {lit(a)})" for a, b in keep_except)
+        old = pyogrio.read_dataframe(project.gpkg, layer=REGISTER_TABLE,
+                                     where=f"NOT ({sql_where})", use_arrow=True)
+        frames.append(old)
+    frames = [f[[*_REG_NAMES, f.geometry.name]].rename(columns={f.geometry.name: "geometry"})
+              .set_geometry("geometry") for f in frames]
+    frame = frames[0].copy() if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    frame = frame.set_geometry(gpd.GeoSeries(_as_multipolygons(frame.geometry.to_numpy()),
+                                             index=frame.index, crs=project.epsg))
+    for c, t in REGISTER_COLUMNS:
+        if t == "INTEGER" and frame[c].dtype != np.int64:
+            frame[c] = frame[c].astype(np.int64)
+        elif t == "REAL" and frame[c].dtype != np.float64:
+            frame[c] = frame[c].astype(np.float64)
+    frame.insert(0, "fid", np.arange(1, len(frame) + 1, dtype=np.int64))
+    tmp = f"mp_tmp_{uuid.uuid4().hex[:12]}"
+    pyogrio.write_dataframe(frame, project.gpkg, layer=tmp, driver="GPKG",
+                            geometry_type="MultiPolygon", use_arrow=True,
+                            layer_options={"SPATIAL_INDEX": "YES", "FID": "fid"})
+    try:
+        with project.transaction() as conn:
+            if _table_exists(conn, REGISTER_TABLE):
+                _drop_gpkg_table(conn, REGISTER_TABLE)
+            _rename_gpkg_table(conn, tmp, REGISTER_TABLE)
+            conn.execute("UPDATE gpkg_contents SET description = ? WHERE table_name = ?",
+                         ("multiplan conflict register (差异图斑)", REGISTER_TABLE))
+            for name, sql in _REGISTER_INDEXES.items():
+                conn.execute(sql.format(name=name, table=REGISTER_TABLE))
+            _create_meta_tables(conn)
+            _write_rules(conn, rules)
+            _finish_store(conn, project, runs, rules)
+    except BaseException:
+        with contextlib.suppress(Exception), project.transaction() as conn:
+            _drop_gpkg_table(conn, tmp)
+        raise
 
 
 def detect_conflicts(project: Project, layer_a: str, layer_b: str, *,
