@@ -333,6 +333,18 @@ def test_register_is_a_valid_geopackage_layer(two_plans: Project):
                                  bbox=(X0 + 160, Y0 + 10, X0 + 170, Y0 + 20))
     assert hit["conflict_type"].tolist() == ["C3"]
     assert any(e["action"] == "conflicts.detect" for e in two_plans.audit_log())
+    _validate_gpkg(two_plans.gpkg)
+    # after an in-place re-check and a merged map, GDAL's validator still passes
+    cf.recheck(two_plans, "城规", changed=[1])
+    cf.build_merged_map(two_plans)
+    _validate_gpkg(two_plans.gpkg)
+
+
+def _validate_gpkg(path: Path) -> None:
+    """GDAL's own GeoPackage validator (PyPI gdal-utils), in-process."""
+    validator = pytest.importorskip("osgeo_utils.samples.validate_gpkg")
+    errors = validator.check(str(path), abort_at_first_error=False, warning_msg=False)
+    assert errors == [], errors
 
 
 def test_stable_ids(two_plans: Project):

@@ -55,7 +55,7 @@ import sqlite3
 import struct
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -929,30 +929,6 @@ def _geometry_column(conn: sqlite3.Connection, table: str) -> str:
     return row[0]
 
 
-def _st_functions(conn: sqlite3.Connection) -> None:
-    """The ST_* functions GDAL's R-tree triggers call, for plain-sqlite writers."""
-
-    def env(b: bytes | None, i: int) -> float | None:
-        if b is None or len(b) < 8 or b[3] & 0x10:
-            return None
-        flags = b[3]
-        if (flags >> 1) & 0x07:
-            return struct.unpack_from("<d" if flags & 1 else ">d", b, 8 + 8 * i)[0]
-        g = _from_gpkg_blobs([b])[0]
-        if g is None:
-            return None
-        bx = shapely.bounds(g)
-        return float(bx[[0, 2, 1, 3][i]])
-
-    conn.create_function("ST_MinX", 1, lambda b: env(b, 0), deterministic=True)
-    conn.create_function("ST_MaxX", 1, lambda b: env(b, 1), deterministic=True)
-    conn.create_function("ST_MinY", 1, lambda b: env(b, 2), deterministic=True)
-    conn.create_function("ST_MaxY", 1, lambda b: env(b, 3), deterministic=True)
-    conn.create_function("ST_IsEmpty", 1,
-                         lambda b: 1 if b is None or len(b) < 8 or b[3] & 0x10 else 0,
-                         deterministic=True)
-
-
 # =========================================================================== the register
 
 #: (column, SQLite type) of the register feature table, in order (geometry ``geom`` last).
@@ -1281,7 +1257,7 @@ def _write_rules(conn: sqlite3.Connection, rules: RuleTable) -> None:
 
 
 @contextlib.contextmanager
-def _bulk_mode(conn: sqlite3.Connection) -> Iterable[str]:
+def _bulk_mode(conn: sqlite3.Connection) -> Iterator[str]:
     """Inside the caller's transaction: drop GDAL's R-tree and feature-count triggers on the
     register (they run per row, and the insert trigger calls ST_* functions a plain SQLite
     connection lacks), let the caller maintain the R-tree itself, then restore the triggers
