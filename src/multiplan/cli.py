@@ -1,7 +1,8 @@
 """multiplan command line: a thin layer over multiplan.core.
 
 Exit codes: 0 success · 1 unexpected error · 2 usage error · 3 input refused ·
-4 project error · 5 standards error · 130 cancelled (Ctrl+C).
+4 project error · 5 standards error · 6 a blocking check failed (multiplan check) ·
+130 cancelled (Ctrl+C).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ EXIT_OK = 0
 EXIT_UNEXPECTED = 1
 EXIT_USAGE = 2
 EXIT_CANCELLED = 130
+EXIT_CHECK_FAILED = 6
 
 
 class ProgressBar:
@@ -434,6 +436,77 @@ OUTPUT_TITLES = {"eco_importance": "生态保护重要性", "agri_suitability": 
                  "urban_suitability": "城镇建设适宜性"}
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from multiplan.core.errors import MultiplanError
+    from multiplan.core.project import Project
+    from multiplan.core.qa import STATUSES, available_checks, run_checks
+    from multiplan.core.tasks import Task
+
+    class UsageError(MultiplanError):
+        exit_code = EXIT_USAGE
+
+    if args.list:
+        checks = available_checks()
+        if args.json:
+            _print_json(checks)
+        else:
+            for c in checks:
+                print(_pad(c["id"], 26) + _pad("阻断" if c["blocking"] else "", 6)
+                      + f"{c['zh']} / {c['en']}")
+        return EXIT_OK
+    if args.project is None:
+        raise UsageError("usage.check_project", "需要指定项目文件夹", "give the project folder")
+    only = None
+    if args.only:
+        only = [x for item in args.only for x in item.split(",") if x.strip()]
+    project = Project.open(args.project)
+    if args.targets:
+        from multiplan.core.indicators import import_targets_csv
+        import_targets_csv(project, args.targets)
+    bar = ProgressBar(enabled=False if args.json else None)
+    try:
+        run = run_checks(project, only=only, task=Task(bar), write=not args.no_write)
+    finally:
+        bar.close()
+    report = None
+    if not args.no_report:
+        from multiplan.core.report import write_report
+        report = write_report(run, args.report, args.format)
+    code = EXIT_OK if run.passed else EXIT_CHECK_FAILED
+    if args.json:
+        out = run.to_dict(findings=args.findings)
+        out.update(report=str(report) if report else None, exit_code=code)
+        _print_json(out)
+        return code
+    print(f"质检与规划检查 / checks: {project.county}  ({project.folder})")
+    print("版本 / versions: " + ", ".join(f"{k} {v}" for k, v in run.versions.items()))
+    print()
+    print(_pad("检查项 check", 26) + _pad("阻断", 6) + _pad("结果 result", 14)
+          + _pad("错误", 7, True) + _pad("警告", 7, True) + _pad("提示", 7, True)
+          + _pad("错误面积 m²", 16, True) + _pad("用时 s", 9, True) + "  名称")
+    for r in run.results:
+        print(_pad(r.id, 26) + _pad("是" if r.blocking else "", 6)
+              + _pad(f"{STATUSES[r.status][0]} {r.status}", 14) + _pad(r.errors, 7, True)
+              + _pad(r.warnings, 7, True) + _pad(r.infos, 7, True)
+              + _pad(f"{r.findings.area('error'):,.1f}", 16, True)
+              + _pad(f"{r.seconds:.2f}", 9, True) + f"  {r.zh}")
+        for n in r.notes:
+            print(" " * 4 + f"注 / note: {n['zh']}")
+    print()
+    print(f"合计用时 / total {run.seconds:.2f} s（读图层 read {run.seconds_read:.2f} s，"
+          f"写结果 write {run.seconds_write:.2f} s，CPU {run.cpu_seconds:.2f} s）")
+    if not args.no_write:
+        print("结果已写入项目 / stored in the project: mp_qa_errors, mp_qa_runs (+ result layers)")
+    if report:
+        print(f"报告 / report: {report}")
+    if run.passed:
+        print("结论 / verdict: 通过（无阻断性错误）/ passed (no blocking error)")
+    else:
+        print("结论 / verdict: 未通过 / failed — 阻断性检查项 blocking checks: "
+              + ", ".join(run.blocking_failures))
+    return code
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
     from multiplan.gui.app import run
 
@@ -466,7 +539,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="multiplan — 多规合一 县级国土空间规划桌面 GIS / desktop GIS for county-level "
                     "multi-plan integration. Run without a command to open the desktop window.",
         epilog="退出码 / exit codes: 0 成功 ok · 2 用法错误 usage · 3 输入被拒绝 input refused · "
-               "4 项目错误 project error · 5 标准表错误 standards error · 130 已取消 cancelled")
+               "4 项目错误 project error · 5 标准表错误 standards error · "
+               "6 阻断性检查未通过 a blocking check failed (check) · 130 已取消 cancelled")
     p.add_argument("--version", action="version", version=f"multiplan {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -543,6 +617,25 @@ def build_parser() -> argparse.ArgumentParser:
                                                        "statistics row in --json output")
     a.add_argument("--json", action="store_true", help="JSON 输出 / machine-readable output")
     a.set_defaults(func=cmd_assess)
+
+    k = sub.add_parser("check", help="质检、三区三线、约束性指标与三生空间检查 / quality checklist, "
+                                     "control lines, indicators and 三生 space")
+    k.add_argument("project", nargs="?", help="项目文件夹 / project folder")
+    k.add_argument("--only", nargs="+", metavar="CHECK",
+                   help="只运行这些检查项（空格或逗号分隔；--list 列出全部）/ run only these checks")
+    k.add_argument("--list", action="store_true", help="列出检查项 / list the checks")
+    k.add_argument("--targets", metavar="CSV", help="导入上级下达指标表（指标, 目标值, 单位）/ import "
+                                                    "indicator targets (stored in the project)")
+    k.add_argument("--report", metavar="PATH", help="报告文件（.html 或 .md）/ report file "
+                                                    "(default PROJECT/exports/check/check_report.html)")
+    k.add_argument("--format", choices=["html", "md"], help="报告格式 / report format")
+    k.add_argument("--no-report", action="store_true", help="不写报告 / write no report")
+    k.add_argument("--no-write", action="store_true",
+                   help="不把结果写入项目 / do not store the results in the project")
+    k.add_argument("--findings", type=int, default=20, metavar="N",
+                   help="--json 中每个检查项列出的问题条数 / findings per check in --json (default 20)")
+    k.add_argument("--json", action="store_true", help="JSON 输出 / machine-readable output")
+    k.set_defaults(func=cmd_check)
 
     g = sub.add_parser("gui", help="打开桌面程序 / open the desktop window")
     g.add_argument("project", nargs="?", help="项目文件夹 / project folder (default: the sample "
