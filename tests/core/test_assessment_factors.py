@@ -215,3 +215,22 @@ def test_blocks_cover_the_grid_once() -> None:
         cover[b.row:b.row + b.height, b.col:b.col + b.width] += 1
     assert (cover == 1).all()
     assert grid.width == 34 and grid.height == 24  # ceil(1000 / 30), ceil(710 / 30)
+
+
+def test_thi_on_the_climate_grid_matches_thi_per_cell(tmp_path: Path) -> None:
+    """The pipeline computes THI on the (coarse) climate grid and interpolates it; that
+    differs from THI of interpolated T and RH only by second-order terms."""
+    from multiplan.core.assessment.run import _thi_on_climate_grid
+
+    y, x = np.mgrid[0:9, 0:11]
+    t = np.stack([4 + 0.8 * x + 0.3 * y, 27 + 0.4 * x - 0.2 * y]).astype("float32")
+    rh = np.stack([75 + 0.5 * y, 80 - 0.6 * x]).astype("float32")
+    tf = Affine(1000, 0, 479_650, 0, -1000, 3_439_120)
+    grid = make_grid(4549, (480_000, 3_431_000, 489_000, 3_438_000), 30.0)
+    ti = RasterInput(str(_raster(tmp_path / "t.tif", t, tf)), grid, 1)
+    hi = RasterInput(str(_raster(tmp_path / "h.tif", rh, tf)), grid, 1)
+    thi_in = _thi_on_climate_grid(ti, hi, tmp_path, grid, 1)
+    assert thi_in is not None
+    b = grid.blocks(1000)[0]
+    per_cell = F.thi(ti.read(b), hi.read(b))
+    assert np.nanmax(np.abs(thi_in.read(b) - per_cell)) < 0.05

@@ -279,7 +279,14 @@ class VectorInput:
         idx = np.sort(self.tree.query(box))  # keep layer order: later features win overlaps
         if idx.size == 0:
             return np.full((1, h, w), self.fill, dtype=self.dtype)
-        shapes = zip(self.geoms[idx], self.values[idx].tolist(), strict=True)
+        # clipping to the window (plus a cell) first makes the GeoJSON hand-over to GDAL
+        # cheap for big polygons that span many blocks (townships, soil units)
+        geoms = shapely.clip_by_rect(self.geoms[idx], t.c - g.cell, t.f - (h + 1) * g.cell,
+                                     t.c + (w + 1) * g.cell, t.f + g.cell)
+        keep = ~shapely.is_empty(geoms)
+        if not keep.any():
+            return np.full((1, h, w), self.fill, dtype=self.dtype)
+        shapes = zip(geoms[keep], self.values[idx][keep].tolist(), strict=True)
         out = rasterize(shapes, out_shape=(h, w), transform=t, fill=self.fill,
                         dtype=self.dtype, all_touched=False)
         return out[None]

@@ -6,9 +6,9 @@ candidate names; a project can name its own through its overrides, e.g.
 layers, plan zones, control lines and the current-use layer are found by role.
 
 Fingerprints: a raster layer → SHA-256 of the stored file under ``rasters/``; a vector
-layer → SHA-256 of its content (fids, WKB geometries and attribute values in fid order),
-not of the whole GeoPackage, so an unrelated edit elsewhere in ``plan.gpkg`` does not
-make the assessment stale.
+layer → SHA-256 of its content (its table's rows in fid order: geometry blobs and attribute
+values), not of the whole GeoPackage, so an unrelated edit elsewhere in ``plan.gpkg`` does
+not make the assessment stale.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from multiplan.core.errors import ProjectError
 from multiplan.core.layers import LayerRecord
@@ -187,32 +185,38 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def vector_content_sha256(gpkg: Path, layer: str) -> str:
-    """SHA-256 over a layer's fids, WKB geometries and attribute values (fid order)."""
-    import pyogrio.raw
+GEOMETRY_TYPES = {"GEOMETRY", "POINT", "LINESTRING", "POLYGON", "MULTIPOINT", "MULTILINESTRING",
+                  "MULTIPOLYGON", "GEOMETRYCOLLECTION", "BLOB"}
 
-    meta, fids, geoms, fields = pyogrio.raw.read(gpkg, layer=layer, return_fids=True,
-                                                 datetime_as_string=True)
+
+def vector_content_sha256(gpkg: Path, layer: str) -> str:
+    """SHA-256 over a layer's columns, then every row in fid order: the fid, the geometry
+    (the GeoPackage blob: a small header and the WKB) and each attribute value (``repr``
+    keeps types apart: 1, 1.0 and '1' differ). Read straight from SQLite, no geometry
+    decoding."""
+    import sqlite3
+
     h = hashlib.sha256()
-    h.update(json.dumps({"fields": [str(f) for f in meta["fields"]],
-                         "crs": meta.get("crs"),
-                         "geometry_type": meta.get("geometry_type")}).encode())
-    order = np.argsort(np.asarray(fids), kind="stable")
-    h.update(np.asarray(fids)[order].astype("int64").tobytes())
-    if geoms is not None:
-        for i in order:
-            g = geoms[i]
-            b = bytes(g) if g is not None else b""
-            h.update(len(b).to_bytes(8, "little"))
-            h.update(b)
-    for arr in fields:
-        a = np.asarray(arr)[order]
-        if a.dtype.kind in "biuf":
-            h.update(str(a.dtype).encode())
-            h.update(np.ascontiguousarray(a).tobytes())
-        else:
-            h.update(json.dumps([None if v is None else str(v) for v in a.tolist()],
-                                ensure_ascii=False).encode("utf-8"))
+    conn = sqlite3.connect(f"file:{gpkg}?mode=ro", uri=True)
+    try:
+        cols = [r[1] for r in conn.execute(f'PRAGMA table_info("{layer}")')]
+        h.update(json.dumps(cols, ensure_ascii=False).encode("utf-8"))
+        order = '"fid"' if "fid" in cols else "rowid"
+        cur = conn.execute(f'SELECT * FROM "{layer}" ORDER BY {order}')
+        blobs = [i for i, r in enumerate(conn.execute(f'PRAGMA table_info("{layer}")'))
+                 if str(r[2]).upper() in GEOMETRY_TYPES]
+        rest = [i for i in range(len(cols)) if i not in blobs]
+        while rows := cur.fetchmany(4096):
+            for i in blobs:  # geometry blobs: length-prefixed raw bytes
+                for v in (row[i] for row in rows):
+                    b = v if isinstance(v, bytes) else repr(v).encode()
+                    h.update(len(b).to_bytes(8, "little"))
+                    h.update(b)
+            # the other values: repr keeps types apart (1, 1.0 and '1' differ)
+            h.update(repr([tuple(row[i] for i in rest) for row in rows]).encode(
+                "utf-8", "surrogatepass"))
+    finally:
+        conn.close()
     return h.hexdigest()
 
 

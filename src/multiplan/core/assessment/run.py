@@ -271,6 +271,13 @@ class _Pipeline:
             raise ProjectError("assessment.climate_bands", "气温与湿度图层的波段数不一致",
                                "temperature and humidity have different band counts",
                                path=project.gpkg)
+        self.thi_input = None
+        if self.has_thi and not p["thi"]["lapse_correction"]:
+            self.thi_input = _thi_on_climate_grid(self.inp["temperature"][0],
+                                                  self.inp["humidity"][0], self.tmp, g,
+                                                  self.halo)
+            if self.thi_input is not None:
+                self.readers.append(self.thi_input)
         wi = p["water_indicator"]
         need = {"water_modulus": ["water_modulus"], "water_total_modulus": ["water_total_modulus"],
                 "precipitation": ["precipitation"], "aridity": ["precipitation", "evaporation"]}
@@ -405,15 +412,18 @@ class _Pipeline:
             "geohazard", "storm_surge", "air_capacity", "water_env_capacity",
             "soil_environment", "salinisation", "meteo_hazard", "light_heat")}
         if self.has_thi:
-            t = self.inp["temperature"][0].read(block)
-            rh = self.inp["humidity"][0].read(block)
             tp = p["thi"]
             monthly = []
-            for k in range(t.shape[0]):
-                tc = t[k]
-                if tp["lapse_correction"]:
-                    tc = tc - tp["lapse_rate_c_per_100m"] * (dem - tp["reference_elevation_m"]) / 100
-                monthly.append(grade(thi(tc, rh[k]), f["thi"]))
+            if self.thi_input is not None:  # THI computed on the climate grid, then bilinear
+                th = self.thi_input.read(block)
+                monthly = [grade(th[k], f["thi"]) for k in range(th.shape[0])]
+            else:  # lapse correction needs the temperature of every cell
+                t = self.inp["temperature"][0].read(block)
+                rh = self.inp["humidity"][0].read(block)
+                for k in range(t.shape[0]):
+                    tc = t[k] - tp["lapse_rate_c_per_100m"] * (
+                        dem - tp["reference_elevation_m"]) / 100
+                    monthly.append(grade(thi(tc, rh[k]), f["thi"]))
             g = monthly[0] if len(monthly) == 1 else modal_grade(np.stack(monthly), tp["tie"])
             codes["thi"] = out["thi_grade"] = g
         if self.r.seat is not None:
@@ -676,6 +686,35 @@ class _Pipeline:
                             **{k: v.n_patches for k, v in self.patch_res.items()}}}
 
 
+def _thi_on_climate_grid(temp: Any, hum: Any, tmp: Path, grid: Grid,
+                         halo: int) -> RasterInput | None:
+    """Monthly THI computed on the climate rasters' own grid, written once, then read
+    (bilinear) like any continuous factor: THI of interpolated T and RH and interpolated THI
+    differ only in second-order terms on smooth climate fields, and the per-cell work halves.
+    Only for raster inputs on the same grid (else None: THI is computed per cell)."""
+    import rasterio
+
+    if not (isinstance(temp, RasterInput) and isinstance(hum, RasterInput)):
+        return None
+    if (temp.src_transform != hum.src_transform or temp.src_shape != hum.src_shape
+            or not temp.direct or not hum.direct):
+        return None
+    with rasterio.open(temp.path) as t, rasterio.open(hum.path) as h:
+        if t.width * t.height * t.count > 50_000_000:  # not a coarse climate grid
+            return None
+        tv = t.read().astype("float32")
+        hv = h.read().astype("float32")
+        prof = t.profile
+        for arr, nd in ((tv, t.nodata), (hv, h.nodata)):
+            if nd is not None:
+                arr[arr == nd] = np.nan
+    out = tmp / "thi_climate_grid.tif"
+    prof.update(dtype="float32", nodata=np.nan, driver="GTiff", compress=None)
+    with rasterio.open(out, "w", **prof) as dst:
+        dst.write(thi(tv, hv).astype("float32"))
+    return RasterInput(str(out), grid, halo, "continuous")
+
+
 # ---------------------------------------------------------------------- statistics
 def _stats_tables(pl: _Pipeline, counts: dict[str, np.ndarray]) -> tuple[pd.DataFrame,
                                                                           pd.DataFrame]:
@@ -787,7 +826,7 @@ def run_assessment(project: Any, *, task: Task | None = None, block_size: int | 
     tmp.mkdir(parents=True, exist_ok=True)
     try:
         # rasterio passes GDAL_CACHEMAX to GDALSetCacheMax64: bytes, process-wide
-        with rasterio.Env(GDAL_CACHEMAX=int(eng.get("gdal_cache_mb", 64)) * 1024 * 1024):
+        with rasterio.Env(GDAL_CACHEMAX=int(eng.get("gdal_cache_mb", 16)) * 1024 * 1024):
             pl = _Pipeline(project, params, resolved, block_size=block_size, workers=workers,
                            tmp=tmp, cog=bool(eng.get("cog", True)))
             res = pl.run(task)
@@ -878,36 +917,40 @@ def _deps(pl: _Pipeline, key: str) -> set[str]:
 def _finalise_outputs(project: Any, pl: _Pipeline, written: list[str], tmp: Path,
                       out_dir: Path, params: dict[str, Any], run_id: str,
                       cog: bool) -> dict[str, dict[str, Any]]:
+    """Tag each result, copy it to a COG (one file per worker thread: GDAL releases the GIL)
+    and move it into ``rasters/assessment/``."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import rasterio
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    outputs = {}
     rinfo = rule_file_info()
-    for key, spec in OUTPUT_SPECS.items():
-        if key not in written:
-            continue
+    keys = [k for k in OUTPUT_SPECS if k in written]
+
+    def one(key: str) -> tuple[str, dict[str, Any]]:
+        spec = OUTPUT_SPECS[key]
         src = tmp / f"{key}.tif"
-        deps = _deps(pl, key)
-        synth = any(ref.synthetic for k, ref in pl.r.factors.items() if k in deps)
+        synth = any(ref.synthetic for k, ref in pl.r.factors.items() if k in _deps(pl, key))
         lab = legend(params, spec.legend)
         with rasterio.open(src, "r+") as ds:
             ds.update_tags(MULTIPLAN_LAYER=spec.layer, MULTIPLAN_RUN=run_id,
                            MULTIPLAN_PARAMS=rinfo["version_id"],
                            SYNTHETIC="yes" if synth else "no",
-                           UNITS=spec.unit, CLASSES=str({k: v for k, v in lab.items()}),
-                           TITLE=spec.zh)
+                           UNITS=spec.unit, CLASSES=str(dict(lab.items())), TITLE=spec.zh)
         dst_tmp = out_dir / f".{spec.file}.{run_id[:8]}"
         if cog:
             to_cog(src, dst_tmp, resampling="average" if spec.dtype == "float32" else "nearest",
-                   threads=pl.workers)
+                   threads=1)
         else:
             shutil.copyfile(src, dst_tmp)
         final = out_dir / spec.file
         os.replace(dst_tmp, final)
         rel = final.relative_to(project.folder).as_posix()
-        outputs[key] = {"layer": spec.layer, "path": rel, "sha256": file_sha256(final),
-                        "synthetic": synth, "legend": spec.legend, "zh": spec.zh}
-    return outputs
+        return key, {"layer": spec.layer, "path": rel, "sha256": file_sha256(final),
+                     "synthetic": synth, "legend": spec.legend, "zh": spec.zh}
+
+    with ThreadPoolExecutor(max_workers=pl.workers) as ex:
+        return dict(ex.map(one, keys))
 
 
 def _register_and_record(project: Any, pl: _Pipeline, run: AssessmentRun,
