@@ -1617,18 +1617,13 @@ def check_gaps(ctx: CheckContext, res: CheckResult) -> None:
     for n_l, rec in enumerate(recs):
         sub = ctx.task.sub(n_l / len(recs), (n_l + 1) / len(recs))
         lay = ctx.layer(rec.name)
-        extra = []
-        key = ("overlaps", rec.name)
-        if key in ctx.cache:
-            extra.append(ctx.cache[key].geometry)
-        else:  # without the overlap pieces, tiles where overlap and gap cancel are missed
-            extra.append(ctx.overlaps(rec.name, task=sub.sub(0, 0.5)).geometry)
-            sub = sub.sub(0.5, 1.0)
-        outside = ctx.outside(rec.name)
+        # without the overlap pieces, tiles where an overlap and a gap cancel are missed
+        extra = [ctx.overlaps(rec.name, task=sub.sub(0.0, 0.4)).geometry]
+        outside = ctx.outside(rec.name, task=sub.sub(0.4, 0.5))
         if outside is not None:
             extra.append(outside.geometry)
         gaps = coverage_gaps(lay.geoms, lay.area, ctx.tiles, xy_tol=ctx.xy_tol, extra=extra,
-                             task=sub)
+                             task=sub.sub(0.5, 1.0))
         n = len(gaps.area)
         zh = [f"图层“{rec.name}”在县域内有缝隙（无图斑覆盖）{x:,.2f} m²" for x in gaps.area]
         en = [f"layer {rec.name} leaves a gap of {x:,.2f} m² in the county" for x in gaps.area]
@@ -1961,7 +1956,8 @@ def computed_areas(ctx: CheckContext, lay: LayerData) -> np.ndarray:
 
 def check_area_field(ctx: CheckContext, res: CheckResult) -> None:
     """Stored area fields (TBMJ, MJ …) equal the computed area within ``area_tolerance_m2``
-    (plus the field's own rounding). A field in 公顷 or 亩 is recognised by the ratio."""
+    (plus the field's own rounding). The field's unit (m², 公顷 or 亩) is the one under which
+    most stored values agree with the computed areas."""
     tol = float(ctx.setting("area_tolerance_m2"))
     out: dict[str, Any] = {}
     for rec in _checked_records(ctx):
@@ -1972,14 +1968,14 @@ def check_area_field(ctx: CheckContext, res: CheckResult) -> None:
             stored = pd.to_numeric(lay.frame[f], errors="coerce").to_numpy(dtype=np.float64)
             comp = computed_areas(ctx, lay)
             have = ~np.isnan(stored) & (comp > 0)
-            ratio = np.median(stored[have] / comp[have]) if have.any() else 1.0
-            unit, scale = "m²", 1.0
-            for u, s in (("公顷", 10_000.0), ("亩", 10_000.0 / 15.0)):
-                if abs(ratio * s - 1.0) < 0.01:
-                    unit, scale = u, s
             dec = _decimals(stored[have])
-            rounding = 0.5 * 10.0 ** (-dec) * scale if dec is not None else 0.0
-            limit = max(tol, rounding) + 1e-9
+            unit, scale, limit, best = "m²", 1.0, tol, -1
+            for u, sc in (("m²", 1.0), ("公顷", 10_000.0), ("亩", 10_000.0 / 15.0)):
+                rounding = 0.5 * 10.0 ** (-dec) * sc if dec is not None else 0.0
+                lim = max(tol, rounding) + 1e-9
+                fits = int((np.abs(stored[have] * sc - comp[have]) <= lim).sum())
+                if fits > best:  # the unit under which most stored values agree
+                    unit, scale, limit, best = u, sc, lim, fits
             diff = stored * scale - comp
             for k in np.flatnonzero(np.isnan(stored)):
                 zh, en = _fmt_ids(lay.fids[k], ctx.feature_ids(lay)[k])
