@@ -7,7 +7,6 @@ unpadded interior, so the windowed engine can feed it a block plus its overlap.
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from .grading import interval_index
 
@@ -53,8 +52,22 @@ def window_offsets(n: int) -> tuple[int, int]:
     return before, n - 1 - before
 
 
-def _moving(z: np.ndarray, n: int, axis: int, func) -> np.ndarray:
-    return func(sliding_window_view(z, n, axis=axis), axis=-1)
+def _moving(z: np.ndarray, n: int, axis: int, acc: np.ufunc) -> np.ndarray:
+    """Moving max (``acc = np.maximum``) or min over ``n`` cells along ``axis``, output
+    length ``len - n + 1``: van Herk / Gil-Werman — prefix and suffix accumulations inside
+    blocks of ``n`` cells, so the cost does not grow with the window."""
+    if n == 1:
+        return z.copy()
+    z = np.moveaxis(z, axis, -1)
+    length = z.shape[-1]
+    nb = -(-length // n)
+    fill = -np.inf if acc is np.maximum else np.inf
+    pad = np.full(z.shape[:-1] + (nb * n - length,), fill, dtype=z.dtype)
+    blocks = np.concatenate([z, pad], axis=-1).reshape(z.shape[:-1] + (nb, n))
+    g = acc.accumulate(blocks, axis=-1).reshape(z.shape[:-1] + (nb * n,))
+    h = acc.accumulate(blocks[..., ::-1], axis=-1)[..., ::-1].reshape(z.shape[:-1] + (nb * n,))
+    out = acc(h[..., :length - n + 1], g[..., n - 1:length])
+    return np.moveaxis(out, -1, axis)
 
 
 def relief(z: np.ndarray, n: int) -> np.ndarray:
@@ -66,8 +79,8 @@ def relief(z: np.ndarray, n: int) -> np.ndarray:
     nan = np.isnan(z)
     hi = np.where(nan, -np.inf, z)
     lo = np.where(nan, np.inf, z)
-    mx = _moving(_moving(hi, n, 0, np.max), n, 1, np.max)
-    mn = _moving(_moving(lo, n, 0, np.min), n, 1, np.min)
+    mx = _moving(_moving(hi, n, 0, np.maximum), n, 1, np.maximum)
+    mn = _moving(_moving(lo, n, 0, np.minimum), n, 1, np.minimum)
     out = (mx - mn).astype("float32")
     h, w = z.shape
     centre = nan[before:h - after, before:w - after]
