@@ -478,7 +478,7 @@ def sample_run(tmp_path_factory):
 
 
 def test_sample_quality_checklist(sample_run):
-    project, run = sample_run
+    _project, run = sample_run
     status = {r.id: r.status for r in run.results}
     assert all(s != "error" for s in status.values()), status
     # the sample is clean where it was built clean

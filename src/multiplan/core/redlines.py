@@ -95,6 +95,17 @@ def _codes(lay: LayerData) -> np.ndarray:
     return out
 
 
+def _class_text(src: str | None, name: str | None, code: str | None) -> str:
+    """"1008 港口码头用地 → 1204": the source code and name, and the 2023 code (or the
+    pending candidates) when it differs."""
+    out = " ".join(x for x in (src, name) if x)
+    if code and code != src:
+        if code.startswith("待定:"):
+            code = f"待定（{code[3:]}）"
+        out = f"{out} → {code}" if out else code
+    return out
+
+
 def _label_text(fid: Any, label: Any) -> tuple[str, str]:
     return (f"要素 {fid}（{label}）", f"feature {fid} ({label})") if label else \
         (f"要素 {fid}", f"feature {fid}")
@@ -176,8 +187,10 @@ def _pair_check(ctx: CheckContext, res: CheckResult, role_a: str, role_b: str, s
         geoms, areas = pieces.geometry[~noisy], pieces.area[~noisy]
         lab_a, lab_b = _labels(ctx, la)[ai], _labels(ctx, lb)[bi]
         code_a = _codes(la)[ai]
-        names = la.frame[la.record.name_field].astype(object).to_numpy()[ai] \
+        names = _texts(la.frame[la.record.name_field])[ai] \
             if la.record.name_field in la.frame.columns else np.full(len(ai), None)
+        srcs = _texts(la.frame[la.record.code_field])[ai] \
+            if la.record.code_field in la.frame.columns else np.full(len(ai), None)
         fa, fb = la.fids[ai], lb.fids[bi]
 
         zh, en = [], []
@@ -185,7 +198,7 @@ def _pair_check(ctx: CheckContext, res: CheckResult, role_a: str, role_b: str, s
             a_zh, a_en = _label_text(fa[k], lab_a[k])
             b_zh, b_en = _label_text(fb[k], lab_b[k])
             if select_a == "construction":
-                cls = " ".join(str(x) for x in (code_a[k], names[k]) if x is not None)
+                cls = _class_text(srcs[k], names[k], code_a[k])
                 zh.append(f"规划建设用地（图层“{na}”{a_zh}，{cls}）位于{ROLES[role_b][0]}"
                           f"（{b_zh}）内 {areas[k]:,.2f} m²：{zh_rule}")
                 en.append(f"planned construction land (layer {na}, {a_en}, code {code_a[k]}) "
@@ -376,7 +389,7 @@ def check_expansion(ctx: CheckContext, res: CheckResult) -> None:
     res.layers[RESULT_TABLES[res.id]] = frame
     res.summary.update({"boundary_area_ha": round(b_area / 1e4, 4),
                         "urban_current_ha": round(urban_area / 1e4, 4),
-                        "factor": round(factor, 4) if np.isfinite(factor) else None,
+                        "factor": float(factor) if np.isfinite(factor) else None,
                         "limit": limit, "basis_zh": basis[0], "basis_en": basis[1],
                         "layer": RESULT_TABLES[res.id], "area_m2": round(b_area, 3)})
 
@@ -433,7 +446,7 @@ def check_flexible_share(ctx: CheckContext, res: CheckResult) -> None:
     res.layers[RESULT_TABLES[res.id]] = frame
     res.summary.update({"flexible_ha": round(flex_a / 1e4, 4),
                         "concentrated_ha": round(conc_a / 1e4, 4),
-                        "share": round(share, 5) if np.isfinite(share) else None,
+                        "share": float(share) if np.isfinite(share) else None,
                         "limit": limit, "fields": fields, "layer": RESULT_TABLES[res.id],
                         "area_m2": round(flex_a, 3)})
 
