@@ -34,7 +34,7 @@ def test_assess_json_tables_charts_and_stored_params(base, tmp_path, capsys) -> 
     assert rc == 0
     assert out["gate"]["current"] is True and out["params_version"] == "assessment_2019/1.0"
     assert out["capacity"]["current"]["computed"] is True
-    assert {f["type"] for f in out["findings"]} == {"A1", "A2"}
+    assert {f["conflict_type"] for f in out["findings"]} == {"A1", "A2"}
     assert isinstance(out["stats_township"], int) and out["area_method"] == "planar"
     files = {k: Path(v) for k, v in out["files"].items()}
     for key in ("stats_township_csv", "stats_zone_csv", "capacity_csv", "findings_csv", "xlsx",

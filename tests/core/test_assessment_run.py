@@ -17,6 +17,7 @@ from multiplan.core.assessment import (
     assessment_is_current,
     latest_run,
     list_findings,
+    read_findings,
     run_assessment,
     set_project_overrides,
 )
@@ -266,27 +267,40 @@ def test_gate_false_before_any_run(base, tmp_path) -> None:
 # ------------------------------------------------------------------ plan check
 def test_plan_check_findings(ran) -> None:
     project, run, _ = ran
-    types = {(f["type"], f["layer"], f["fid"]) for f in run.findings}
+    types = {(f["conflict_type"], f["layer_a"], f["fid_a"]) for f in run.findings}
     # the 0701 parcel on the hill: partly 极重要 (A2) and partly unsuitable (A1)
     assert ("A2", "国土空间规划", 1) in types and ("A1", "国土空间规划", 1) in types
-    a2 = next(f for f in run.findings if f["type"] == "A2")
-    assert a2["severity"] == "冲突" and a2["code"] == "0701"
+    a2 = next(f for f in run.findings if f["conflict_type"] == "A2")
+    assert a2["severity"] == "冲突" and a2["code_a"] == "0701"
+    assert a2["layer_b"] == "双评价_生态保护重要性" and a2["name_b"] == "极重要"
     assert a2["area_m2"] % 900 == 0 and 0 < a2["share"] <= 1
+    assert a2["township"] == "东镇" and a2["conflict_id"].startswith("AS-A2-")
     stored = list_findings(project)
-    assert {(f["type"], f["layer"], f["feature_fid"]) for f in stored} == types
+    assert {(f["conflict_type"], f["layer_a"], f["fid_a"]) for f in stored} == types
     assert all(f["run_id"] == run.run_id for f in stored)
+    # the geometry is the offending cells inside the feature: same area as counted
+    gdf = read_findings(project)
+    assert gdf.crs.to_epsg() == EPSG
+    for _, row in gdf.iterrows():
+        assert row.geometry.geom_type == "MultiPolygon"
+        assert row.geometry.area == pytest.approx(row["area_m2"], rel=1e-9)
+    with sqlite3.connect(project.gpkg) as conn:
+        assert conn.execute("SELECT data_type FROM gpkg_contents WHERE table_name = "
+                            "'mp_assessment_findings'").fetchone() == ("features",)
+        assert not conn.execute("SELECT count(*) FROM sqlite_master WHERE name LIKE "
+                                "'mp_tmp_findings%'").fetchone()[0]
 
 
 def test_basic_farmland_on_unsuitable_land(ran, base, tmp_path) -> None:
     """The basic-farmland parcel sits on the 85 %-silt square (land grade 5). With the S4
     compactness correction the square patch (2/π ≈ 0.64) is raised one grade to 一般适宜,
     so only without that correction is it 不适宜 and flagged A3."""
-    assert not any(f["type"] == "A3" for f in ran[1].findings)
+    assert not any(f["conflict_type"] == "A3" for f in ran[1].findings)
     p = copy_project(base, tmp_path / "p")
     set_project_overrides(p, {"concentration": {"agriculture": {"method": "none"}}})
     run = run_assessment(p, block_size=128)
-    a3 = [f for f in run.findings if f["type"] == "A3"]
-    assert len(a3) == 1 and a3[0]["layer"] == "永久基本农田"
+    a3 = [f for f in run.findings if f["conflict_type"] == "A3"]
+    assert len(a3) == 1 and a3[0]["layer_a"] == "永久基本农田"
     assert a3[0]["area_m2"] == pytest.approx(600 * 600, rel=0.1)
 
 

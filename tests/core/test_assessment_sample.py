@@ -78,7 +78,7 @@ def test_sample_assessment_at_120_m(assessed) -> None:
     assert county["unit"] == "全县" and county["farmland_limited_by"] in ("land", "water")
     assert isinstance(county["farmland_overload"], bool)
     assert "water_saving" in run.capacity["scenarios"]
-    assert {f["type"] for f in run.findings} >= {"A2"}  # construction in 极重要 areas
+    assert {f["conflict_type"] for f in run.findings} >= {"A2"}  # construction in 极重要 areas
 
 
 def test_sample_gate(assessed) -> None:

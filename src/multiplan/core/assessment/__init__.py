@@ -7,7 +7,7 @@ Public API::
     assessment_gate(project) -> GateResult                  # … with the reason (zh / en)
     project_parameters(project) / set_project_overrides(project, overrides)
     default_parameters() / rule_file_info()
-    list_runs(project) / latest_run(project) / list_findings(project)
+    list_runs(project) / latest_run(project) / list_findings(project) / read_findings(project)
 
 Modules: ``params`` (parameter file), ``grading`` / ``factors`` / ``combine`` (pure array
 rules), ``grid`` (alignment and rasterisation), ``engine`` (windowed block runner),
@@ -22,7 +22,7 @@ from .params import (
     rule_file_info,
     set_project_overrides,
 )
-from .plancheck import list_findings
+from .plancheck import list_findings, read_findings
 from .records import GateResult, assessment_gate, assessment_is_current, latest_run, list_runs
 from .run import OUTPUT_SPECS, AssessmentRun, run_assessment
 
@@ -37,6 +37,7 @@ __all__ = [
     "list_findings",
     "list_runs",
     "project_parameters",
+    "read_findings",
     "rule_file_info",
     "run_assessment",
     "set_project_overrides",

@@ -3,46 +3,33 @@ type (A1–A4 in the parameter file: planned construction on 不适宜 or 生态
 永久基本农田 on land unsuitable for agriculture, planned farmland there).
 
 Counting happens in the raster passes (feature ids rasterised on the assessment grid, cells
-counted per feature and class); this module turns the counts into findings and stores them.
+counted per feature and class); this module turns the counts into entries, draws each
+entry's geometry (the offending cells inside the feature, as polygons) and stores them.
 
-**Seam to the conflict register.** The conflict register (``core/conflicts.py``) had not
-landed when this was written, so :func:`record_findings` writes the findings to this
-module's own attribute table ``mp_assessment_findings`` (one row per finding, tagged with
-the run id; earlier rows are replaced by each run). When the register can take entries of
-a foreign type, :func:`record_findings` is the single place to switch over: the finding
-dicts already carry ``type`` / ``severity`` / ``layer`` / ``fid`` / ``area_m2`` and a point.
+**Seam to the conflict register.** ``core/conflicts.py`` keeps its register
+(``mp_conflicts``) per pair of vector layers and has no entry point for entries of another
+origin, so the entries go to this module's own GeoPackage feature table
+``mp_assessment_findings`` (MultiPolygon, project CRS; QGIS shows it), written by GDAL under
+a temporary name and swapped in inside the run-record transaction. Its columns follow the
+register's (``conflict_id``, ``conflict_type``, ``type_name``, ``severity``, ``layer_a`` /
+``fid_a`` / ``code_a`` / ``name_a`` = the plan feature, ``layer_b`` / ``code_b`` /
+``name_b`` = the assessment result and its classes, ``area_m2`` / ``area_ha`` / ``area_mu``,
+``township``, ``run_id``, ``rule_version``), so moving them into the register is a copy
+once it grows such an entry point; :func:`findings_frame` is the single place that shapes
+them.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import sqlite3
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 FINDINGS_TABLE = "mp_assessment_findings"
-
-_COLUMNS = [
-    ("run_id", "TEXT NOT NULL"),
-    ("type", "TEXT NOT NULL"),
-    ("type_zh", "TEXT"),
-    ("type_en", "TEXT"),
-    ("severity", "TEXT"),
-    ("layer", "TEXT NOT NULL"),
-    ("feature_fid", "INTEGER NOT NULL"),
-    ("code", "TEXT"),
-    ("name", "TEXT"),
-    ("result", "TEXT NOT NULL"),
-    ("classes", "TEXT"),
-    ("area_m2", "REAL NOT NULL"),
-    ("share", "REAL"),
-    ("x", "REAL"),
-    ("y", "REAL"),
-    ("status", "TEXT NOT NULL DEFAULT '待处理'"),
-]
+MU_M2 = 10_000.0 / 15.0
 
 
 @dataclass
@@ -80,67 +67,120 @@ def select_features(rule: dict[str, Any], codes: list[Any]) -> np.ndarray:
     return np.array([hit[k] for k in keys], dtype=bool)
 
 
+def conflict_id(rule_id: str, layer: str, fid: int) -> str:
+    """``AS-<type>-<8 hex of the layer name>-<fid>``: stable across reruns on the same data."""
+    return f"AS-{rule_id}-{hashlib.sha1(layer.encode('utf-8')).hexdigest()[:8]}-{int(fid)}"
+
+
 def build_findings(rule: dict[str, Any], fs: FeatureSet, bad_cells: np.ndarray,
-                   all_cells: np.ndarray, sum_x: np.ndarray, sum_y: np.ndarray,
-                   cell_area: float) -> list[dict[str, Any]]:
-    """One finding per feature whose cells in the rule's classes reach ``min_area_m2``."""
+                   all_cells: np.ndarray, cell_area: float) -> list[dict[str, Any]]:
+    """One entry per feature whose cells in the rule's classes reach ``min_area_m2``
+    (geometry and township are added later, see :func:`findings_frame`)."""
     out = []
     area = bad_cells * cell_area
     hit = fs.rules[rule["id"]] & (bad_cells > 0) & (area >= float(rule.get("min_area_m2", 0)))
     for i in np.flatnonzero(hit):
         out.append({
-            "type": rule["id"], "type_zh": rule.get("zh"), "type_en": rule.get("en"),
-            "severity": rule.get("severity"), "layer": fs.layer, "fid": int(fs.fids[i]),
-            "code": None if fs.codes[i] is None else str(fs.codes[i]),
-            "name": None if fs.names[i] is None else str(fs.names[i]),
+            "conflict_id": conflict_id(rule["id"], fs.layer, fs.fids[i]),
+            "conflict_type": rule["id"], "type_name": rule.get("zh"),
+            "type_name_en": rule.get("en"), "severity": rule.get("severity"),
+            "layer_a": fs.layer, "fid_a": int(fs.fids[i]),
+            "code_a": None if fs.codes[i] is None else str(fs.codes[i]),
+            "name_a": None if fs.names[i] is None else str(fs.names[i]),
             "result": rule["result"], "classes": list(rule["classes"]),
-            "area_m2": float(area[i]),
+            "area_m2": float(area[i]), "area_ha": float(area[i] / 1e4),
+            "area_mu": float(area[i] / MU_M2),
             "share": float(bad_cells[i] / all_cells[i]) if all_cells[i] else None,
-            "x": float(sum_x[i] / bad_cells[i]), "y": float(sum_y[i] / bad_cells[i]),
+            "_index": int(i),
         })
     return out
 
 
-def ensure_table(conn: sqlite3.Connection) -> None:
-    cols = ", ".join(f'"{n}" {t}' for n, t in _COLUMNS)
-    conn.execute(f'CREATE TABLE IF NOT EXISTS "{FINDINGS_TABLE}" ('
-                 f'"fid" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, {cols})')
-    conn.execute("INSERT OR REPLACE INTO gpkg_contents (table_name, data_type, identifier, "
-                 "description) VALUES (?, 'attributes', ?, ?)",
-                 (FINDINGS_TABLE, FINDINGS_TABLE,
-                  "multiplan 双评价 plan-check findings (register entries of type A*)"))
+def findings_frame(findings: list[dict[str, Any]], geoms: list[Any], epsg: int,
+                   township_names: list[str], township_geoms: np.ndarray, run_id: str,
+                   rule_version: str, result_layers: dict[str, str],
+                   class_names: dict[str, dict[int, str]], class_codes: dict[str, list[int]]):
+    """The entries as a GeoDataFrame in the register's column layout."""
+    import geopandas as gpd
+    import shapely
 
-
-def record_findings(conn: sqlite3.Connection, run_id: str,
-                    findings: list[dict[str, Any]]) -> None:
-    """Store a run's plan-check findings (inside the caller's transaction).
-
-    The seam to the conflict register: see the module docstring.
-    """
-    ensure_table(conn)
-    conn.execute(f'DELETE FROM "{FINDINGS_TABLE}"')
+    g = np.asarray(geoms, dtype=object) if findings else np.empty(0, dtype=object)
+    town: list[Any] = [None] * len(findings)
+    if len(findings) and len(township_geoms):
+        rep = shapely.point_on_surface(g)
+        pi, ti = shapely.STRtree(township_geoms).query(rep, predicate="within")
+        for p, t in zip(pi.tolist(), ti.tolist(), strict=True):
+            if town[p] is None:
+                town[p] = township_names[t]
     rows = []
-    for f in findings:
-        rows.append((run_id, f["type"], f.get("type_zh"), f.get("type_en"), f.get("severity"),
-                     f["layer"], f["fid"], f.get("code"), f.get("name"), f["result"],
-                     json.dumps(f.get("classes"), ensure_ascii=False), f["area_m2"],
-                     f.get("share"), f.get("x"), f.get("y")))
-    conn.executemany(f'INSERT INTO "{FINDINGS_TABLE}" ("run_id", "type", "type_zh", '
-                     '"type_en", "severity", "layer", "feature_fid", "code", "name", "result", '
-                     '"classes", "area_m2", "share", "x", "y") VALUES '
-                     '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', rows)
+    for f, tw in zip(findings, town, strict=True):
+        codes = class_codes[f["conflict_type"]]
+        rows.append({
+            "conflict_id": f["conflict_id"], "conflict_type": f["conflict_type"],
+            "type_name": f["type_name"], "type_name_en": f["type_name_en"],
+            "severity": f["severity"], "layer_a": f["layer_a"], "fid_a": f["fid_a"],
+            "code_a": f["code_a"], "name_a": f["name_a"],
+            "layer_b": result_layers[f["result"]],
+            "code_b": ",".join(str(c) for c in codes),
+            "name_b": "、".join(class_names[f["result"]].get(c, str(c)) for c in codes),
+            "area_m2": f["area_m2"], "area_ha": f["area_ha"], "area_mu": f["area_mu"],
+            "share": f["share"], "township": tw, "run_id": run_id, "rule_version": rule_version,
+        })
+    cols = ["conflict_id", "conflict_type", "type_name", "type_name_en", "severity", "layer_a",
+            "fid_a", "code_a", "name_a", "layer_b", "code_b", "name_b", "area_m2", "area_ha",
+            "area_mu", "share", "township", "run_id", "rule_version"]
+    import pandas as pd
+
+    df = pd.DataFrame(rows, columns=cols)
+    return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(g, crs=f"EPSG:{epsg}"))
+
+
+def write_temp_table(project: Any, frame: Any) -> str:
+    """Write the entries with GDAL under a temporary table name (swapped in later)."""
+    import uuid
+
+    import pyogrio
+
+    tmp = f"mp_tmp_findings_{uuid.uuid4().hex[:10]}"
+    pyogrio.write_dataframe(frame, project.gpkg, layer=tmp, driver="GPKG",
+                            geometry_type="MultiPolygon",
+                            layer_options={"SPATIAL_INDEX": "YES", "FID": "fid"})
+    return tmp
+
+
+def swap_in(conn: Any, tmp: str) -> None:
+    """Replace ``mp_assessment_findings`` by the temporary table (inside a transaction)."""
+    from multiplan.core.project import _drop_gpkg_table, _rename_gpkg_table, _table_exists
+
+    if _table_exists(conn, FINDINGS_TABLE):
+        _drop_gpkg_table(conn, FINDINGS_TABLE)
+    _rename_gpkg_table(conn, tmp, FINDINGS_TABLE)
+    conn.execute("UPDATE gpkg_contents SET description = ? WHERE table_name = ?",
+                 ("multiplan 双评价 plan-check entries (types A1–A4)", FINDINGS_TABLE))
+
+
+def drop_temp_table(project: Any, tmp: str) -> None:
+    from multiplan.core.project import _drop_gpkg_table
+
+    with contextlib.suppress(Exception), project.transaction() as conn:
+        _drop_gpkg_table(conn, tmp)
+
+
+def read_findings(project: Any):
+    """The latest run's entries as a GeoDataFrame (empty when none were recorded)."""
+    import geopandas as gpd
+    import pyogrio
+
+    with contextlib.closing(project.connect()) as conn:
+        exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
+                              (FINDINGS_TABLE,)).fetchone()
+    if not exists:
+        return gpd.GeoDataFrame({"conflict_id": []}, geometry=[], crs=f"EPSG:{project.epsg}")
+    return pyogrio.read_dataframe(project.gpkg, layer=FINDINGS_TABLE)
 
 
 def list_findings(project: Any) -> list[dict[str, Any]]:
-    """The findings of the latest run (empty when none were recorded)."""
-    with contextlib.closing(project.connect()) as conn:
-        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
-                            (FINDINGS_TABLE,)).fetchone():
-            return []
-        rows = conn.execute(f'SELECT * FROM "{FINDINGS_TABLE}" ORDER BY "fid"').fetchall()
-    out = []
-    for r in rows:
-        d = dict(r)
-        d["classes"] = json.loads(d["classes"]) if d.get("classes") else []
-        out.append(d)
-    return out
+    """The latest run's entries as dicts (no geometry)."""
+    df = read_findings(project)
+    return [{k: (None if (isinstance(v, float) and np.isnan(v)) else v) for k, v in r.items()}
+            for r in df.drop(columns="geometry").to_dict(orient="records")]

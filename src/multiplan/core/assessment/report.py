@@ -36,9 +36,11 @@ CAPACITY_COLUMNS = {
 STAT_COLUMNS = {"unit": "乡镇", "layer": "图层", "zone": "规划分区", "result": "结果",
                 "result_zh": "评价结果", "code": "代码", "class": "类别", "cells": "栅格数",
                 "area_ha": "面积（公顷）", "share": "占比"}
-FINDING_COLUMNS = {"type": "类型", "type_zh": "类型名称", "severity": "严重程度", "layer": "图层",
-                   "fid": "要素编号", "code": "地类代码", "name": "地类名称", "result": "评价结果",
-                   "area_m2": "面积（m²）", "share": "占要素比例", "x": "X", "y": "Y"}
+FINDING_COLUMNS = {"conflict_id": "编号", "conflict_type": "类型", "type_name": "类型名称",
+                   "severity": "严重程度", "layer_a": "规划图层", "fid_a": "要素编号",
+                   "code_a": "地类代码", "name_a": "地类名称", "layer_b": "评价结果",
+                   "name_b": "评价类别", "area_m2": "面积（m²）", "area_mu": "面积（亩）",
+                   "share": "占要素比例", "township": "乡镇"}
 
 
 def cjk_font() -> str | None:

@@ -41,7 +41,16 @@ from .grid import Block, Grid, RasterInput, VectorInput, make_grid
 from .inputs import Resolved, file_sha256, input_fingerprints, resolve_inputs
 from .params import fingerprint, project_parameters, rule_file_info
 from .patches import PatchAccumulator, PatchResult
-from .plancheck import FeatureSet, build_findings, record_findings, rule_roles, select_features
+from .plancheck import (
+    FeatureSet,
+    build_findings,
+    drop_temp_table,
+    findings_frame,
+    rule_roles,
+    select_features,
+    swap_in,
+    write_temp_table,
+)
 from .records import insert_run, latest_run
 
 OUTPUT_DIR = "rasters/assessment"
@@ -163,7 +172,7 @@ class AssessmentRun:
                 county.setdefault(r.result, {})[r._3] = round(float(r.area_ha), 4)
         by_type: dict[str, int] = {}
         for f in self.findings:
-            by_type[f["type"]] = by_type.get(f["type"], 0) + 1
+            by_type[f["conflict_type"]] = by_type.get(f["conflict_type"], 0) + 1
         return {"county_area_ha": county, "findings_by_type": by_type,
                 "patches": self.patches, "timings_s": self.timings}
 
@@ -523,9 +532,6 @@ class _Pipeline:
                 counts[f"zone_{k}"] = np.bincount(zid * NC + vals[k].ravel(),
                                                   minlength=nz * NC)
         # plan check
-        x, y = self.grid.centres(block)
-        xb = np.broadcast_to(x, imp.shape)
-        yb = np.broadcast_to(y, imp.shape)
         checks = []
         for fs, vi in zip(self.feature_sets, self.feature_inputs, strict=True):
             fid = np.where(inside, vi.read(block)[0], 0)
@@ -537,10 +543,7 @@ class _Pipeline:
                     continue
                 res = vals[RESULT_KEYS[ru["result"]]]
                 bad = (fid > 0) & np.isin(res, self.rule_codes[ru["id"]])
-                f_ = fid[bad]
-                per_rule[ru["id"]] = (np.bincount(f_, minlength=m),
-                                      np.bincount(f_, weights=xb[bad], minlength=m),
-                                      np.bincount(f_, weights=yb[bad], minlength=m))
+                per_rule[ru["id"]] = np.bincount(fid[bad], minlength=m)
             checks.append((allc, per_rule))
         out["counts"] = counts
         out["checks"] = checks
@@ -661,9 +664,8 @@ class _Pipeline:
             for i, (allc, per_rule) in enumerate(out["checks"]):
                 a = checks_acc[i]
                 a[0] = allc if a[0] is None else a[0] + allc
-                for rid, tup in per_rule.items():
-                    a[1][rid] = tup if rid not in a[1] else tuple(
-                        x + y for x, y in zip(a[1][rid], tup, strict=True))
+                for rid, cnt in per_rule.items():
+                    a[1][rid] = cnt if rid not in a[1] else a[1][rid] + cnt
             for k, v in out.items():
                 if k in ("counts", "checks"):
                     continue
@@ -713,6 +715,37 @@ def _thi_on_climate_grid(temp: Any, hum: Any, tmp: Path, grid: Grid,
     with rasterio.open(out, "w", **prof) as dst:
         dst.write(thi(tv, hv).astype("float32"))
     return RasterInput(str(out), grid, halo, "continuous")
+
+
+def _finding_geometry(pl: _Pipeline, fs: FeatureSet, i: int, rule: dict[str, Any],
+                      tmp: Path) -> Any:
+    """The cells of feature ``i`` in the rule's classes, as a MultiPolygon (cell edges)."""
+    import rasterio
+    from rasterio.features import rasterize, shapes
+    from rasterio.windows import Window
+
+    g = pl.grid
+    geom = fs.geoms[i]
+    minx, miny, maxx, maxy = geom.bounds
+    t = g.transform
+    c0 = max(int(np.floor((minx - t.c) / g.cell)), 0)
+    c1 = min(int(np.ceil((maxx - t.c) / g.cell)), g.width)
+    r0 = max(int(np.floor((t.f - maxy) / g.cell)), 0)
+    r1 = min(int(np.ceil((t.f - miny) / g.cell)), g.height)
+    if c1 <= c0 or r1 <= r0:
+        return shapely.MultiPolygon()
+    wt = g.window_transform(r0, c0)
+    inside = rasterize([(geom, 1)], out_shape=(r1 - r0, c1 - c0), transform=wt, fill=0,
+                       dtype="uint8")
+    with rasterio.open(tmp / f"{RESULT_KEYS[rule['result']]}.tif") as ds:
+        cls = ds.read(1, window=Window(c0, r0, c1 - c0, r1 - r0))
+    mask = (inside > 0) & np.isin(cls, pl.rule_codes[rule["id"]])
+    parts = [shapely.geometry.shape(gj) for gj, _ in
+             shapes(mask.astype("uint8"), mask=mask, transform=wt)]
+    merged = shapely.union_all(parts) if parts else shapely.MultiPolygon()
+    if merged.geom_type == "Polygon":
+        merged = shapely.MultiPolygon([merged])
+    return merged
 
 
 # ---------------------------------------------------------------------- statistics
@@ -835,13 +868,21 @@ def run_assessment(project: Any, *, task: Task | None = None, block_size: int | 
             t0 = time.perf_counter()
             stats_tw, stats_zone = _stats_tables(pl, res["counts"])
             capacity = _capacity(project, pl, res)
-            findings = []
+            findings, fgeoms = [], []
             for fs, (allc, per_rule) in zip(pl.feature_sets, res["checks"], strict=True):
                 for ru in pl.rules:
                     if ru["id"] in per_rule:
-                        bad, sx, sy = per_rule[ru["id"]]
-                        findings += build_findings(ru, fs, bad[1:], allc[1:], sx[1:], sy[1:],
-                                                   pl.grid.cell_area_m2)
+                        found = build_findings(ru, fs, per_rule[ru["id"]][1:], allc[1:],
+                                               pl.grid.cell_area_m2)
+                        fgeoms += [_finding_geometry(pl, fs, f["_index"], ru, tmp)
+                                   for f in found]
+                        findings += found
+            frame = findings_frame(
+                findings, fgeoms, pl.grid.epsg, pl.tw_names, pl.tw_geoms, run_id,
+                rule_file_info()["version_id"],
+                {k: OUTPUT_SPECS[v].layer for k, v in RESULT_KEYS.items()},
+                {k: legend(params, OUTPUT_SPECS[v].legend) for k, v in RESULT_KEYS.items()},
+                pl.rule_codes)
             timings["statistics"] = time.perf_counter() - t0
             task.progress(0.93, "写出结果 / writing results")
             t0 = time.perf_counter()
@@ -857,10 +898,16 @@ def run_assessment(project: Any, *, task: Task | None = None, block_size: int | 
     run = AssessmentRun(run_id=run_id, time=now, grid=pl.grid,
                         params_version=rinfo["version_id"], outputs=outputs,
                         stats_township=stats_tw, stats_zone=stats_zone, capacity=capacity,
-                        findings=findings, notes=pl.notes,
+                        findings=frame.drop(columns="geometry").to_dict(orient="records"),
+                        notes=pl.notes,
                         timings={k: round(v, 3) for k, v in timings.items()},
                         patches=res["patches"], synthetic_inputs=synthetic)
-    _register_and_record(project, pl, run, params, rinfo, fingerprints, cell)
+    tmp_table = write_temp_table(project, frame)
+    try:
+        _register_and_record(project, pl, run, params, rinfo, fingerprints, cell, tmp_table)
+    except BaseException:
+        drop_temp_table(project, tmp_table)
+        raise
     task.progress(1.0, "完成 / done")
     return run
 
@@ -956,9 +1003,9 @@ def _finalise_outputs(project: Any, pl: _Pipeline, written: list[str], tmp: Path
 
 def _register_and_record(project: Any, pl: _Pipeline, run: AssessmentRun,
                          params: dict[str, Any], rinfo: dict[str, str],
-                         fingerprints: dict[str, Any], cell: float) -> None:
-    """Register the result rasters, store the findings and the run record, audit — in one
-    SQLite transaction, so the registry and the record never disagree."""
+                         fingerprints: dict[str, Any], cell: float, findings_table: str) -> None:
+    """Register the result rasters, swap in the plan-check entries, store the run record and
+    audit — in one SQLite transaction, so registry, entries and record never disagree."""
     from multiplan import __version__
 
     prev = latest_run(project)
@@ -998,7 +1045,7 @@ def _register_and_record(project: Any, pl: _Pipeline, run: AssessmentRun,
                         "synthetic_inputs": run.synthetic_inputs},
             "notes": run.notes,
         })
-        record_findings(conn, run.run_id, run.findings)
+        swap_in(conn, findings_table)
         project._audit(conn, "assessment.run", run.run_id, {
             "params": rinfo["version_id"], "cell_size_m": cell,
             "outputs": sorted(o["layer"] for o in run.outputs.values()),
