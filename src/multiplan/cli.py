@@ -420,7 +420,7 @@ def cmd_assess(args: argparse.Namespace) -> int:
               f"人口 {ha(total['population_carrying'])}")
     by_type: dict[str, int] = {}
     for f in run.findings:
-        by_type[f["type"]] = by_type.get(f["type"], 0) + 1
+        by_type[f["conflict_type"]] = by_type.get(f["conflict_type"], 0) + 1
     print("  规划冲突 / plan-check findings: "
           + ("  ".join(f"{k} {v}" for k, v in sorted(by_type.items())) or "无 none"))
     for n in run.notes:
