@@ -62,6 +62,7 @@ def test_assess_text_output(base, tmp_path, capsys) -> None:
     text = capsys.readouterr().out
     assert rc == 0
     assert "双评价完成" in text and "生态保护重要性" in text and "评价闸门" in text
+    assert "三类：适宜 / 一般适宜 / 不适宜" in text  # which class scheme was used
     assert "承载规模的水资源约束未计算" in text  # no capacity parameters in this project
     assert (tmp_path / "o" / "双评价_统计.xlsx").is_file()
     assert not list((tmp_path / "o").glob("*.png"))

@@ -94,6 +94,7 @@ def write_tables(run: AssessmentRun, out_dir: Path) -> dict[str, Path]:
         {"项目": "网格 grid", "值": f"EPSG:{run.grid.epsg}，{run.grid.cell:g} 米，"
                                     f"{run.grid.width} × {run.grid.height}"},
         {"项目": "面积算法 area", "值": "平面面积（项目坐标系）/ planar in the project CRS"},
+        {"项目": "适宜性类别 classes", "值": run.class_scheme_text},
         {"项目": "合成输入 synthetic inputs", "值": "、".join(run.synthetic_inputs) or "无"},
     ])
     paths = {

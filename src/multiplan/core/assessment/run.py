@@ -162,6 +162,12 @@ class AssessmentRun:
     timings: dict[str, float]
     patches: dict[str, int]
     synthetic_inputs: list[str] = field(default_factory=list)
+    class_scheme: str = "three"
+
+    @property
+    def class_scheme_text(self) -> str:
+        return ("三类：适宜 / 一般适宜 / 不适宜（2019 征求意见稿）" if self.class_scheme == "three"
+                else "两类：适宜区 / 不适宜区（2020 指南做法，5 级中 1–4 级为适宜区）")
 
     def summary(self) -> dict[str, Any]:
         county = {}
@@ -179,7 +185,8 @@ class AssessmentRun:
     def to_dict(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id, "time": self.time, "grid": self.grid.to_dict(),
-            "params_version": self.params_version, "outputs": self.outputs,
+            "params_version": self.params_version, "class_scheme": self.class_scheme,
+            "outputs": self.outputs,
             "summary": self.summary(), "capacity": self.capacity,
             "findings": self.findings, "notes": self.notes,
             "synthetic_inputs": self.synthetic_inputs,
@@ -901,7 +908,8 @@ def run_assessment(project: Any, *, task: Task | None = None, block_size: int | 
                         findings=frame.drop(columns="geometry").to_dict(orient="records"),
                         notes=pl.notes,
                         timings={k: round(v, 3) for k, v in timings.items()},
-                        patches=res["patches"], synthetic_inputs=synthetic)
+                        patches=res["patches"], synthetic_inputs=synthetic,
+                        class_scheme=params["classes"]["scheme"])
     tmp_table = write_temp_table(project, frame)
     try:
         _register_and_record(project, pl, run, params, rinfo, fingerprints, cell, tmp_table)
