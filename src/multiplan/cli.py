@@ -402,6 +402,7 @@ def cmd_assess(args: argparse.Namespace) -> int:
     print(f"双评价完成 / assessment done: {project.county}  运行 run {run.run_id[:12]}")
     print(f"  参数 / parameters: {run.params_version}  网格 / grid: EPSG:{g.epsg} "
           f"{g.cell:g} m, {g.width} × {g.height}")
+    print(f"  适宜性类别 / classes: {run.class_scheme_text}")
     if run.synthetic_inputs:
         print(f"  合成输入 / synthetic inputs: {'、'.join(run.synthetic_inputs)}")
     summ = run.summary()["county_area_ha"]
