@@ -1017,16 +1017,23 @@ _TOWNSHIP_NAME_FIELDS = ("XZQMC", "xzqmc", "name", "NAME", "Name", "乡镇", "�
 _TOWNSHIP_CACHE: dict[tuple[str, str, str], Townships] = {}
 
 
-def load_townships(project: Project) -> Townships:
+def load_townships(project: Project, *, records: Sequence[LayerRecord] | None = None,
+                   conn: sqlite3.Connection | None = None) -> Townships:
     """The 乡镇界 layer (first layer with role ``township``) and its name field: the
     registry's name field, else XZQMC/name/乡镇…, else the first text column. Cached per
-    project file and layer fingerprint (row count + last change), so an edit reloads it."""
-    recs = project.layers_by_role("township")
+    project file and layer fingerprint (row count + last change), so an edit reloads it.
+    ``records`` / ``conn``: the registry and an open connection, when the caller has them."""
+    recs = [r for r in (records if records is not None else project.layers())
+            if r.role == "township"]
     if not recs:
         return Townships([], np.empty(0, object), np.zeros((0, 4)), None)
     rec = recs[0]
-    with contextlib.closing(project.connect()) as conn:
-        key = (str(project.gpkg.resolve()), rec.name, _fingerprint(conn, rec.name))
+    if conn is None:
+        with contextlib.closing(project.connect()) as c:
+            fp = _fingerprint(c, rec.name)
+    else:
+        fp = _fingerprint(conn, rec.name)
+    key = (str(project.gpkg.resolve()), rec.name, fp)
     hit = _TOWNSHIP_CACHE.get(key)
     if hit is not None:
         return hit
@@ -1256,28 +1263,44 @@ def _write_rules(conn: sqlite3.Connection, rules: RuleTable) -> None:
                      '"message_zh", "message_en", "basis") VALUES (?,?,?,?,?,?,?,?,?,?)', rows)
 
 
+@dataclass
+class _Bulk:
+    """State of a bulk write (see :func:`_bulk_mode`): the R-tree table and the net number of
+    register rows inserted minus deleted."""
+
+    rtree: str
+    delta: int = 0
+    count0: int | None = None  # the register's row count when the bulk write began
+
+
 @contextlib.contextmanager
-def _bulk_mode(conn: sqlite3.Connection) -> Iterator[str]:
+def _bulk_mode(conn: sqlite3.Connection) -> Iterator[_Bulk]:
     """Inside the caller's transaction: drop GDAL's R-tree and feature-count triggers on the
     register (they run per row, and the insert trigger calls ST_* functions a plain SQLite
     connection lacks), let the caller maintain the R-tree itself, then restore the triggers
-    and the feature count. Yields the R-tree table name. DDL is transactional in SQLite, so
-    an error rolls everything back, triggers included."""
+    and apply the net row change to gpkg_ogr_contents (a count(*) would read the whole
+    register). DDL is transactional in SQLite, so an error rolls everything back, triggers
+    included."""
     geom_col = _geometry_column(conn, REGISTER_TABLE)
-    rtree = f"rtree_{REGISTER_TABLE}_{geom_col}"
+    bulk = _Bulk(f"rtree_{REGISTER_TABLE}_{geom_col}")
+    row = conn.execute("SELECT feature_count FROM gpkg_ogr_contents WHERE lower(table_name) = "
+                       "lower(?)", (REGISTER_TABLE,)).fetchone() if _table_exists(
+        conn, "gpkg_ogr_contents") else None
+    bulk.count0 = row[0] if row and row[0] is not None else conn.execute(
+        f'SELECT count(*) FROM "{REGISTER_TABLE}"').fetchone()[0]
     trig = conn.execute("SELECT name, sql FROM sqlite_master WHERE type='trigger' AND "
                         "tbl_name = ?", (REGISTER_TABLE,)).fetchall()
     for name, _ in trig:
         conn.execute(f'DROP TRIGGER "{name}"')
-    yield rtree
+    yield bulk
     for _, sql in trig:
         conn.execute(sql)
-    conn.execute("UPDATE gpkg_ogr_contents SET feature_count = "
-                 f'(SELECT count(*) FROM "{REGISTER_TABLE}") WHERE lower(table_name) = '
-                 "lower(?)", (REGISTER_TABLE,))
+    if bulk.delta:
+        conn.execute("UPDATE gpkg_ogr_contents SET feature_count = ? WHERE "
+                     "lower(table_name) = lower(?)", (bulk.count0 + bulk.delta, REGISTER_TABLE))
 
 
-def _insert_rows(conn: sqlite3.Connection, rtree: str, frame: gpd.GeoDataFrame,
+def _insert_rows(conn: sqlite3.Connection, bulk: _Bulk, frame: gpd.GeoDataFrame,
                  srs_id: int) -> None:
     """Bulk insert register rows and their R-tree entries (call inside :func:`_bulk_mode`)."""
     n = len(frame)
@@ -1301,6 +1324,8 @@ def _insert_rows(conn: sqlite3.Connection, rtree: str, frame: gpd.GeoDataFrame,
     names = ", ".join(f'"{c}"' for c in ["fid", *_REG_NAMES, geom_col])
     marks = ", ".join("?" for _ in range(len(_REG_NAMES) + 2))
     conn.executemany(f'INSERT INTO "{REGISTER_TABLE}" ({names}) VALUES ({marks})', rows)
+    bulk.delta += n
+    rtree = bulk.rtree
     if _table_exists(conn, rtree):
         o = _serpentine_order(bounds)
         b = bounds[o]
@@ -1325,7 +1350,7 @@ def _serpentine_order(bounds: np.ndarray, cells: int = 256) -> np.ndarray:
     return np.argsort(key, kind="stable")
 
 
-def _delete_rows(conn: sqlite3.Connection, rtree: str, where: str,
+def _delete_rows(conn: sqlite3.Connection, bulk: _Bulk, where: str,
                  params: Sequence[Any]) -> int:
     """Delete register rows (and their R-tree entries) matching ``where``; returns the count
     (call inside :func:`_bulk_mode`). Deleting R-tree entries one by one costs ~20 µs each,
@@ -1335,7 +1360,9 @@ def _delete_rows(conn: sqlite3.Connection, rtree: str, where: str,
                                        params)]
     if not fids:
         return 0
-    total = conn.execute(f'SELECT count(*) FROM "{REGISTER_TABLE}"').fetchone()[0]
+    rtree = bulk.rtree
+    total = (bulk.count0 or 0) + bulk.delta
+    bulk.delta -= len(fids)
     have_rtree = _table_exists(conn, rtree)
     if len(fids) == total:
         conn.execute(f'DELETE FROM "{REGISTER_TABLE}"')
@@ -1370,13 +1397,13 @@ def _blob_envelope(b: bytes) -> tuple[float, float, float, float]:
                        "envelope")
 
 
-def _delete_pairs(conn: sqlite3.Connection, rtree: str, pairs: Sequence[tuple[str, str]]
+def _delete_pairs(conn: sqlite3.Connection, bulk: _Bulk, pairs: Sequence[tuple[str, str]]
                   ) -> int:
     """Delete the rows of every pair (either order) in one statement."""
     if not pairs:
         return 0
     where, params = _pairs_where(pairs)
-    return _delete_rows(conn, rtree, where, params)
+    return _delete_rows(conn, bulk, where, params)
 
 
 def _update_extent(conn: sqlite3.Connection, grow: np.ndarray | None = None) -> None:
@@ -1550,13 +1577,13 @@ def _store_runs(project: Project, runs: list[ConflictRun], rules: RuleTable,
     else:
         _ensure_tables(project)
         srs = project.epsg  # read settings before the write lock is taken
-        with project.transaction() as conn, _bulk_mode(conn) as rtree:
+        with project.transaction() as conn, _bulk_mode(conn) as bulk:
             _write_rules(conn, rules)
-            _delete_pairs(conn, rtree, pairs)
+            _delete_pairs(conn, bulk, pairs)
             for i, run in enumerate(runs):
                 if task is not None:
                     task.progress(i / max(len(runs), 1), f"写入 {run.layer_a} × {run.layer_b}")
-                _insert_rows(conn, rtree, run.register, srs)
+                _insert_rows(conn, bulk, run.register, srs)
             _finish_store(conn, project, runs, rules)
             _update_extent(conn)
     dt = time.perf_counter() - t0
@@ -1745,10 +1772,14 @@ def recheck(project: Project, layer: str, *, changed: Iterable[int] = (),
     runs_meta = [r for r in read_runs(project) if layer in (r["layer_a"], r["layer_b"])]
     if not runs_meta:
         return []
+    records = {r.name: r for r in project.layers()}  # one registry read for the whole call
+    if layer not in records:
+        project.layer(layer)  # raises the usual bilingual layer.not_found
     metas = {(m["layer_a"], m["layer_b"]): {k: m[k] for k in (
         "pieces", "conflicts", "slivers", "pending", "conflict_area_m2")} for m in runs_meta}
-    rec = project.layer(layer)
+    rec = records[layer]
     thresholds = _thresholds(project)
+    grid = project.setting("precision_grid_m")
     townships = None
     results: list[tuple[ConflictRun, str, np.ndarray]] = []
     stale = []
@@ -1764,14 +1795,14 @@ def recheck(project: Project, layer: str, *, changed: Iterable[int] = (),
                     or _fingerprint(conn, other_name) != other_fp):
                 stale.append(meta)
                 continue
-            other_rec = project.layer(other_name)
+            other_rec = records[other_name]
             cand = _rtree_candidates(conn, other_name, mine_bounds)
             other = _layer_data_by_fid(project, conn, other_rec, cand)
             la, lb = (mine, other) if side == "a" else (other, mine)
             if townships is None:
-                townships = load_townships(project)
+                townships = load_townships(project, records=list(records.values()), conn=conn)
             res = overlay_intersection(la.geometry, lb.geometry, threads=threads,
-                                       grid_size_retry=project.setting("precision_grid_m"))
+                                       grid_size_retry=grid)
             run_id = meta["run_id"]
             frame = build_register_rows(la, lb, res, rules, townships, thresholds, run_id,
                                         project.epsg)
@@ -1793,12 +1824,12 @@ def recheck(project: Project, layer: str, *, changed: Iterable[int] = (),
         task.progress(0.85, "写回差异图斑登记表")
         _ensure_tables(project)
         srs = project.epsg  # read settings before the write lock is taken
-        with project.transaction() as conn, _bulk_mode(conn) as rtree:
+        with project.transaction() as conn, _bulk_mode(conn) as bulk:
             _write_rules(conn, rules)
             for run, side, rm in results:
                 if side == "both":  # a stale pair, recomputed in full
-                    run.removed = _delete_pairs(conn, rtree, [(run.layer_a, run.layer_b)])
-                    _insert_rows(conn, rtree, run.register, srs)
+                    run.removed = _delete_pairs(conn, bulk, [(run.layer_a, run.layer_b)])
+                    _insert_rows(conn, bulk, run.register, srs)
                     fp = (_fingerprint(conn, run.layer_a), _fingerprint(conn, run.layer_b))
                     _upsert_run(conn, run, project, _run_counts(run.register, rules), fp)
                     continue
@@ -1813,8 +1844,8 @@ def recheck(project: Project, layer: str, *, changed: Iterable[int] = (),
                     gone = _counts_where(conn, where, params, rules)
                     for k in counts:
                         counts[k] -= gone[k]
-                    run.removed += _delete_rows(conn, rtree, where, params)
-                _insert_rows(conn, rtree, run.register, srs)
+                    run.removed += _delete_rows(conn, bulk, where, params)
+                _insert_rows(conn, bulk, run.register, srs)
                 for k, v in _run_counts(run.register, rules).items():
                     counts[k] += v
                 fp = (_fingerprint(conn, run.layer_a), _fingerprint(conn, run.layer_b))
