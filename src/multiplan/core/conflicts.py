@@ -980,7 +980,11 @@ def conflict_ids(layer_a: str, fid_a: np.ndarray, layer_b: str, fid_b: np.ndarra
     layer names, so (A, B) and (B, A) give the same ids."""
     h = _pair_hash(layer_a, layer_b)
     first, second = (fid_a, fid_b) if layer_a <= layer_b else (fid_b, fid_a)
-    return [f"CF-{h}-{x}-{y}" for x, y in zip(first.tolist(), second.tolist(), strict=True)]
+    if len(first) < 1000:
+        return [f"CF-{h}-{x}-{y}" for x, y in zip(first.tolist(), second.tolist(), strict=True)]
+    ids = (f"CF-{h}-" + pd.Series(first).astype("str") + "-"
+           + pd.Series(second).astype("str"))  # arrow string kernels: ~2× the list's speed
+    return ids.tolist()
 
 
 @dataclass
@@ -1136,21 +1140,32 @@ def build_register_rows(la: LayerData, lb: LayerData, pieces: Any, rules: RuleTa
     ca = [la.classes[int(c // nb)] for c in uniq]
     cb = [lb.classes[int(c % nb)] for c in uniq]
 
-    def col(values: list[Any]) -> np.ndarray:
-        arr = np.empty(len(values), dtype=object)
-        arr[:] = values
-        return arr[inv] if n else np.empty(0, dtype=object)
+    # text columns take few distinct values: build them as categoricals from the per-combo
+    # values (no per-row string conversion; 170k rows × 20 text columns would cost ~1 s)
+    def col(values: list[Any]) -> pd.Categorical:
+        codes, cats = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+        return pd.Categorical.from_codes(codes[inv] if n else np.empty(0, np.int64),
+                                         categories=list(cats))
+
+    def num(values: list[Any], dtype: Any) -> np.ndarray:
+        return np.asarray(values, dtype=dtype)[inv] if n else np.empty(0, dtype)
+
+    def const(value: str) -> pd.Categorical:
+        return pd.Categorical.from_codes(np.zeros(n, np.int64), categories=[value])
+
+    def text(arr: np.ndarray) -> pd.Categorical:
+        codes, cats = pd.factorize(pd.Series(arr, dtype=object), use_na_sentinel=True)
+        return pd.Categorical.from_codes(codes, categories=list(cats))
 
     sliver, reason, mean_w = _sliver_flags(geoms, area, thresholds)
-    bmis = col([d.boundary_mismatch for d in decisions]).astype(bool)
+    bmis = num([d.boundary_mismatch for d in decisions], bool)
     reason = np.where(bmis, "boundary", reason)
     sliver = sliver | bmis
     rep = shapely.point_on_surface(geoms) if n else np.empty(0, object)
     township = townships.lookup(rep)
     data = {
         "conflict_id": conflict_ids(la.name, fa, lb.name, fb),
-        "layer_a": np.full(n, la.name, dtype=object), "fid_a": fa,
-        "layer_b": np.full(n, lb.name, dtype=object), "fid_b": fb,
+        "layer_a": const(la.name), "fid_a": fa, "layer_b": const(lb.name), "fid_b": fb,
         "code_a": col([c.definite or (",".join(c.codes) if c.codes else None) for c in ca]),
         "name_a": col([c.name for c in ca]), "class_a": col([c.class_l1 for c in ca]),
         "src_code_a": col([c.src_code for c in ca]),
@@ -1165,14 +1180,13 @@ def build_register_rows(la: LayerData, lb: LayerData, pieces: Any, rules: RuleTa
         "winner_layer": col([la.name if d.winner == "a" else lb.name for d in decisions]),
         "proposed_code": col([d.proposed_code for d in decisions]),
         "proposed_name": col([d.proposed_name for d in decisions]),
-        "pending": col([int(d.pending) for d in decisions]).astype(np.int64),
+        "pending": num([int(d.pending) for d in decisions], np.int64),
         "pending_reason": col([d.pending_reason for d in decisions]),
         "area_m2": area, "area_ha": area / 10_000.0, "area_mu": area / MU_M2,
-        "township": township, "sliver": sliver.astype(np.int64),
-        "sliver_reason": np.where(sliver, reason, None).astype(object),
+        "township": text(township), "sliver": sliver.astype(np.int64),
+        "sliver_reason": text(np.where(sliver, reason, None).astype(object)),
         "mean_width_m": mean_w, "contained": contained.astype(np.int64),
-        "rule_version": np.full(n, rules.version_id, dtype=object),
-        "run_id": np.full(n, run_id, dtype=object),
+        "rule_version": const(rules.version_id), "run_id": const(run_id),
     }
     return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=crs))
 
@@ -1930,13 +1944,14 @@ def pivot_tables(register: pd.DataFrame, rules: RuleTable | None = None
         register
     sev_order = sorted(rules.severities, key=lambda s: -rules.severities[s]["rank"])
     out = {}
+    def txt(c: str) -> pd.Series:
+        return main[c].astype(object).fillna("").astype(str)
+
     frame = pd.DataFrame({
-        "class_a": main["class_a"].fillna("").astype(str).to_numpy(),
-        "class_b": main["class_b"].fillna("").astype(str).to_numpy(),
-        "township": main["township"].fillna("").astype(str).replace("", "（县域外）").to_numpy(),
-        "type": (main["conflict_type"].astype(str) + " " + main["type_name"].astype(str)
-                 ).to_numpy(),
-        "severity": main["severity"].astype(str).to_numpy(),
+        "class_a": txt("class_a").to_numpy(), "class_b": txt("class_b").to_numpy(),
+        "township": txt("township").replace("", "（县域外）").to_numpy(),
+        "type": (txt("conflict_type") + " " + txt("type_name")).to_numpy(),
+        "severity": txt("severity").to_numpy(),
         "area_ha": main["area_ha"].astype(float).to_numpy()})
     for key, rows, cols, order in (("class_x_class", "class_a", "class_b", None),
                                    ("by_township", "township", "severity", sev_order),
