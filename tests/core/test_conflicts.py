@@ -732,6 +732,7 @@ def test_merged_map_by_precedence(project: Project):
 
     assert (at(25).mp_code, at(25).pending) == ("0102", 0)  # 农田 overrules 土规 0701
     assert (at(75).mp_code, at(75).source_layer) == ("0701", "土规")
+    assert (at(75)["fid_土规"], at(75)["fid_现状"], at(75)["fid_红线"]) == (1, 1, -1)
     assert (at(135).mp_code, at(135).source_layer) == ("100101", "城规")  # C1 layout
     assert (at(165).mp_code, at(165).pending) == ("0101", 1)  # C2 is 待定; 土规 proposed
     assert "C2" in at(165).pending_types

@@ -2210,9 +2210,10 @@ def build_merged_map(project: Project, layers: Sequence[str] | None = None, *,
         "area_m2": area, "area_ha": area / 1e4, "area_mu": area / MU_M2,
         "rule_version": np.full(len(area), rules.version_id, dtype=object)},
         geometry=gpd.GeoSeries(geoms, crs=project.epsg))
-    for k, d in enumerate(datas):
-        frame[f"fid_{k}"] = np.where(parents[:, k] >= 0, d.fid[np.maximum(parents[:, k], 0)],
-                                     -1) if len(parents) else np.empty(0, np.int64)
+    for k, d in enumerate(datas):  # the parent's fid in each layer (-1: none)
+        frame[f"fid_{d.name}"] = np.where(parents[:, k] >= 0,
+                                          d.fid[np.maximum(parents[:, k], 0)], -1) \
+            if len(parents) else np.empty(0, np.int64)
     merged = MergedMap(frame, [d.name for d in datas], rules.version_id,
                        time.perf_counter() - t0)
     if write:
