@@ -18,6 +18,7 @@ import os
 import shutil
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -725,11 +726,9 @@ def _thi_on_climate_grid(temp: Any, hum: Any, tmp: Path, grid: Grid,
 
 
 def _finding_geometry(pl: _Pipeline, fs: FeatureSet, i: int, rule: dict[str, Any],
-                      tmp: Path) -> Any:
+                      results: BlockReader) -> Any:
     """The cells of feature ``i`` in the rule's classes, as a MultiPolygon (cell edges)."""
-    import rasterio
     from rasterio.features import rasterize, shapes
-    from rasterio.windows import Window
 
     g = pl.grid
     geom = fs.geoms[i]
@@ -744,8 +743,7 @@ def _finding_geometry(pl: _Pipeline, fs: FeatureSet, i: int, rule: dict[str, Any
     wt = g.window_transform(r0, c0)
     inside = rasterize([(geom, 1)], out_shape=(r1 - r0, c1 - c0), transform=wt, fill=0,
                        dtype="uint8")
-    with rasterio.open(tmp / f"{RESULT_KEYS[rule['result']]}.tif") as ds:
-        cls = ds.read(1, window=Window(c0, r0, c1 - c0, r1 - r0))
+    cls = results.read(RESULT_KEYS[rule["result"]], Block(-1, r0, c0, r1 - r0, c1 - c0))
     mask = (inside > 0) & np.isin(cls, pl.rule_codes[rule["id"]])
     parts = [shapely.geometry.shape(gj) for gj, _ in
              shapes(mask.astype("uint8"), mask=mask, transform=wt)]
@@ -875,15 +873,18 @@ def run_assessment(project: Any, *, task: Task | None = None, block_size: int | 
             t0 = time.perf_counter()
             stats_tw, stats_zone = _stats_tables(pl, res["counts"])
             capacity = _capacity(project, pl, res)
-            findings, fgeoms = [], []
+            findings, jobs = [], []
+            results = BlockReader({k: tmp / f"{k}.tif" for k in set(RESULT_KEYS.values())})
             for fs, (allc, per_rule) in zip(pl.feature_sets, res["checks"], strict=True):
                 for ru in pl.rules:
                     if ru["id"] in per_rule:
                         found = build_findings(ru, fs, per_rule[ru["id"]][1:], allc[1:],
                                                pl.grid.cell_area_m2)
-                        fgeoms += [_finding_geometry(pl, fs, f["_index"], ru, tmp)
-                                   for f in found]
+                        jobs += [(fs, f["_index"], ru) for f in found]
                         findings += found
+            with ThreadPoolExecutor(max_workers=pl.workers) as ex:
+                fgeoms = list(ex.map(lambda j: _finding_geometry(pl, *j, results), jobs))
+            results.close()
             frame = findings_frame(
                 findings, fgeoms, pl.grid.epsg, pl.tw_names, pl.tw_geoms, run_id,
                 rule_file_info()["version_id"],
@@ -974,8 +975,6 @@ def _finalise_outputs(project: Any, pl: _Pipeline, written: list[str], tmp: Path
                       cog: bool) -> dict[str, dict[str, Any]]:
     """Tag each result, copy it to a COG (one file per worker thread: GDAL releases the GIL)
     and move it into ``rasters/assessment/``."""
-    from concurrent.futures import ThreadPoolExecutor
-
     import rasterio
 
     out_dir.mkdir(parents=True, exist_ok=True)
