@@ -357,3 +357,23 @@ def test_carrying_scale_without_parameters_says_what_is_missing(ran) -> None:
     assert not cap["computed"]
     assert "irrigation_quota_m3_per_mu" in cap["missing"]
     assert any(n["code"] == "capacity.parameters_missing" for n in run.notes)
+
+
+def test_uncovered_cells_are_reported_and_left_ungraded(base, tmp_path) -> None:
+    import shapely
+
+    from multiplan.core.io import import_layer
+
+    p = copy_project(base, tmp_path / "p")
+    src = tmp_path / "mod.gpkg"  # the water-quota zones now stop at x = X0 + 4500
+    gdf([{"modulus_m3_km2": 260000.0}],
+        [shapely.box(X0 - 500, Y0 - 500, X0 + 4500, Y0 + 5000)]).to_file(src)
+    import_layer(p, src, name="用水总量控制指标模数", role="assessment_factor", synthetic=True,
+                 replace=True)
+    run = run_assessment(p, block_size=128)
+    note = next(n for n in run.notes if n["code"] == "coverage.water_modulus")
+    assert "未覆盖县域" in note["zh"]
+    with rasterio.open(p.folder / run.outputs["urban_suitability"]["path"]) as ds:
+        suit = ds.read(1)
+    r, c = cell(run, X0 + 5500, Y0 + 500)
+    assert suit[r, c] == 0  # inside the county, but no water grade → no suitability

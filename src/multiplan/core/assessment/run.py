@@ -468,6 +468,12 @@ class _Pipeline:
         out["tw"] = tw
         nb = self.n_tw + 2
         out["tw_cells"] = np.bincount(tw.ravel(), minlength=nb)
+        # county cells a required factor does not cover (they get no grade)
+        wi = p["water_indicator"]
+        out["gaps"] = np.array([
+            int((inside & ~np.isfinite(dem)).sum()),
+            int((inside & (water[wi["agriculture"]] == 0)).sum()),
+            int((inside & (water[wi["urban"]] == 0)).sum()), int(inside.sum())])
         out["tw_modulus"] = (np.bincount(tw.ravel(), weights=modulus_m3.ravel(), minlength=nb)
                              if modulus_m3 is not None else np.zeros(nb))
         return out
@@ -557,6 +563,18 @@ class _Pipeline:
         out["checks"] = checks
         return out
 
+    def _note_gaps(self, gaps: np.ndarray) -> None:
+        total = max(int(gaps[3]), 1)
+        wi = self.p["water_indicator"]
+        for n, key in zip(gaps[:3], ("dem", wi["agriculture"], wi["urban"]), strict=True):
+            if n:
+                share = 100.0 * n / total
+                zh = self.p["inputs"].get(key, {}).get("zh", key)
+                _note(self.notes, f"coverage.{key}",
+                      f"“{zh}”未覆盖县域的 {share:.2f}%（{int(n)} 个栅格），这些栅格没有适宜性等级",
+                      f"{key} does not cover {share:.2f} % of the county ({int(n)} cells); "
+                      f"those cells get no suitability grade")
+
     # ------------------------------------------------------------------ driver
     def run(self, task: Task) -> dict[str, Any]:
         g, p = self.grid, self.p
@@ -579,7 +597,8 @@ class _Pipeline:
         # pass 1 --------------------------------------------------------
         t0 = time.perf_counter()
         w1: dict[str, OutputRaster] = {}
-        acc1 = {"tw_cells": np.zeros(self.n_tw + 2), "tw_modulus": np.zeros(self.n_tw + 2)}
+        acc1 = {"tw_cells": np.zeros(self.n_tw + 2), "tw_modulus": np.zeros(self.n_tw + 2),
+                "gaps": np.zeros(4, dtype=np.int64)}
 
         def consume1(block: Block, out: dict[str, Any]) -> None:
             for k, v in out.items():
@@ -608,6 +627,7 @@ class _Pipeline:
             for rdr in self.readers:
                 rdr.close()
         timings["pass1_factors"] = time.perf_counter() - t0
+        self._note_gaps(acc1["gaps"])
 
         t0 = time.perf_counter()
         self.eco_res = self.eco_acc.finish()
