@@ -1,0 +1,1 @@
+"""The map canvas: background rendering of vector and raster layers (see canvas.py)."""

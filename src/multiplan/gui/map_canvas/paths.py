@@ -1,0 +1,58 @@
+"""numpy coordinates → ``QPainterPath`` without a per-point Python loop.
+
+A coordinate array is written into a buffer laid out as Qt's ``QDataStream`` serialisation of
+a ``QPainterPath`` (element count; type, x, y per element; the current-subpath start; the fill
+rule) and Qt reads the path back in C++ (platform notes: about 7× faster than building one
+``QPointF`` at a time). Records are built once per chunk of features; a path for a slice of
+them is ``head + records[a:b].tobytes() + tail``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QByteArray, QDataStream, Qt
+from PySide6.QtGui import QPainterPath
+
+#: One element of a serialised QPainterPath: qint32 type, double x, double y (big-endian).
+ELEMENT = np.dtype([("type", ">i4"), ("x", ">f8"), ("y", ">f8")])
+MOVE_TO, LINE_TO = 0, 1
+
+
+def records(coords: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Element records for ``coords`` (n, 2): a subpath begins at each index in ``starts``."""
+    rec = np.empty(len(coords), dtype=ELEMENT)
+    rec["x"] = coords[:, 0]
+    rec["y"] = coords[:, 1]
+    rec["type"] = LINE_TO
+    rec["type"][starts] = MOVE_TO
+    return rec
+
+
+def path_from_records(rec: np.ndarray, extra: np.ndarray | None = None,
+                      fill_rule: Qt.FillRule = Qt.FillRule.OddEvenFill) -> QPainterPath:
+    """A QPainterPath from element records (plus optional ``extra`` records appended).
+
+    The first record must be a move-to. An empty input gives an empty path.
+    """
+    path = QPainterPath()
+    n = len(rec) + (len(extra) if extra is not None else 0)
+    if n == 0:
+        return path
+    head = np.array([n], dtype=">i4").tobytes()
+    tail = np.array([0, int(fill_rule.value)], dtype=">i4").tobytes()
+    body = rec.tobytes() if extra is None or not len(extra) else rec.tobytes() + extra.tobytes()
+    stream = QDataStream(QByteArray(head + body + tail))
+    stream >> path
+    if stream.status() != QDataStream.Status.Ok:
+        raise ValueError("QPainterPath could not be read from the coordinate buffer")
+    return path
+
+
+def path_from_parts(coords: np.ndarray, part: np.ndarray,
+                    fill_rule: Qt.FillRule = Qt.FillRule.OddEvenFill) -> QPainterPath:
+    """One QPainterPath from an (n, 2) array; ``part`` labels the ring or line of each
+    coordinate and a new subpath starts wherever the label changes."""
+    if len(coords) == 0:
+        return QPainterPath()
+    starts = np.flatnonzero(np.r_[True, part[1:] != part[:-1]])
+    return path_from_records(records(coords, starts), fill_rule=fill_rule)

@@ -1,0 +1,234 @@
+"""The map canvas and its renderer on small synthetic layers.
+
+Expected pixels are computed here from the geometry and the view (not by the canvas's own
+transform), expected colours are the classes' colours.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QColor, QImage, QWheelEvent
+from PySide6.QtWidgets import QApplication
+
+from multiplan.gui.map_canvas.canvas import MapCanvas
+from multiplan.gui.map_canvas.paths import path_from_parts
+from multiplan.gui.map_canvas.render import LayerSpec, LayerStyle, View, render_layers
+from multiplan.gui.map_canvas.vector import POLYGON, VectorData, band_of, lod_records
+
+RED, BLUE, GREEN = (220, 20, 20), (20, 20, 220), (20, 160, 20)
+WHITE = QColor(255, 255, 255)
+
+
+def grid_squares(n: int = 20, size: float = 100.0, gap: float = 20.0) -> np.ndarray:
+    """n×n squares of ``size`` metres with ``gap`` between them, from (500000, 3400000)."""
+    x0, y0 = 500_000.0, 3_400_000.0
+    step = size + gap
+    xs, ys = np.meshgrid(np.arange(n) * step + x0, np.arange(n) * step + y0)
+    return shapely.box(xs.ravel(), ys.ravel(), xs.ravel() + size, ys.ravel() + size)
+
+
+def pixel(view: View, x: float, y: float) -> tuple[int, int]:
+    """Map → image pixel, computed independently of View.world_to_pixel."""
+    px = (x - (view.cx - view.width * view.upp / 2)) / view.upp
+    py = ((view.cy + view.height * view.upp / 2) - y) / view.upp
+    return int(px), int(py)
+
+
+def colour_at(img: QImage, xy: tuple[int, int]) -> tuple[int, int, int]:
+    c = img.pixelColor(*xy)
+    return c.red(), c.green(), c.blue()
+
+
+def test_path_from_numpy_buffer_matches_the_geometry() -> None:
+    ring = np.array([[0, 0], [10, 0], [10, 5], [0, 5], [0, 0]], float)
+    path = path_from_parts(ring, np.zeros(len(ring), dtype=int))
+    assert path.elementCount() == 5
+    assert path.boundingRect().width() == 10 and path.boundingRect().height() == 5
+    assert path.contains(QPointF(5, 2.5)) and not path.contains(QPointF(11, 2))
+
+
+def test_chunks_cover_every_feature_once_and_keep_classes_together() -> None:
+    geoms = grid_squares(30)
+    classes = np.arange(len(geoms)) % 3
+    data = VectorData.build(geoms, np.arange(len(geoms)) + 100, classes, chunk_size=64)
+    assert sorted(data.fids.tolist()) == list(range(100, 100 + len(geoms)))
+    assert data.chunk_count == int(np.ceil(len(geoms) / 64))
+    for c in range(data.chunk_count):
+        a, b = data.chunk_offsets[c], data.chunk_offsets[c + 1]
+        cls = data.classes[a:b]
+        assert np.all(np.diff(cls) >= 0), "classes are contiguous inside a chunk"
+        # chunk bounds contain its features
+        fb = data.bounds[a:b]
+        cb = data.chunk_bounds[c]
+        assert fb[:, 0].min() >= cb[0] and fb[:, 2].max() <= cb[2]
+    # the class of each fid survived the reordering
+    assert np.array_equal(data.classes, (data.fids - 100) % 3)
+
+
+def test_lod_snaps_to_the_pixel_grid_and_collapses_subpixel_polygons() -> None:
+    big = shapely.Polygon([(0, 0), (100, 0), (100, 100), (0, 100)],
+                          [[(40, 40), (40.3, 40), (40.3, 40.3), (40, 40.3)]])  # tiny hole
+    tiny = shapely.box(500, 500, 500.4, 500.3)
+    data = VectorData.build(np.array([big, tiny]), chunk_size=8)
+    ox, _oy = data.origin
+    rec, rfeat, rstart, sq, sqfeat = lod_records(
+        data.coords, data.ring_offsets, data.ring_exterior, data.ring_feature, 1.0, POLYGON)
+    # the big exterior survives with its 5 vertices, snapped to whole metres; the hole goes
+    assert len(rstart) == 1 and len(rec) == 5
+    assert np.allclose(np.sort(rec["x"] + ox)[[0, -1]], [0, 100], atol=0.5)
+    # the tiny parcel becomes one square of two pixels (never skipped, never big)
+    assert len(sq) == 5
+    assert (sq["x"].max() - sq["x"].min()) == pytest.approx(2.0)
+    big_pos = int(np.flatnonzero(data.fids == 0)[0])
+    assert rfeat.tolist() == [big_pos] and sqfeat.tolist() == [1 - big_pos]
+
+
+def test_render_draws_class_colours_where_the_features_are() -> None:
+    geoms = grid_squares(10)
+    classes = np.arange(len(geoms)) % 3
+    palette = [RED, BLUE, GREEN]
+    data = VectorData.build(geoms, None, classes)
+    b = data.total_bounds()
+    view = View((b[0] + b[2]) / 2, (b[1] + b[3]) / 2, 2.0, 800, 700)
+    img = render_layers([LayerSpec("x", data, LayerStyle(fill=(0, 0, 0)), palette)], view)
+    for i in (0, 7, 23, 55, 99):
+        c = shapely.centroid(geoms[i])
+        assert colour_at(img, pixel(view, c.x, c.y)) == palette[i % 3]
+    # a gap between squares stays white
+    gx, gy = 500_000.0 + 110, 3_400_000.0 + 50
+    assert colour_at(img, pixel(view, gx, gy)) == (255, 255, 255)
+
+
+def test_subpixel_features_are_still_drawn_at_full_extent() -> None:
+    # 1 m parcels 200 m apart, viewed at 50 m per pixel: each is 1/50 of a pixel
+    geoms = grid_squares(12, size=1.0, gap=199.0)
+    data = VectorData.build(geoms)
+    b = data.total_bounds()
+    view = View((b[0] + b[2]) / 2, (b[1] + b[3]) / 2, 50.0, 200, 200)
+    img = render_layers([LayerSpec("x", data, LayerStyle(fill=RED), [RED])], view)
+    inked = 0
+    for g in geoms:
+        c = shapely.centroid(g)
+        px, py = pixel(view, c.x, c.y)
+        window = [colour_at(img, (px + dx, py + dy)) for dx in (-1, 0, 1) for dy in (-1, 0, 1)]
+        inked += RED in window
+    assert inked == len(geoms)
+
+
+def test_only_chunks_meeting_the_view_are_drawn() -> None:
+    geoms = grid_squares(40)
+    data = VectorData.build(geoms, chunk_size=32)
+    view = View(500_000 + 500, 3_400_000 + 500, 0.5, 400, 300)  # 200 m × 150 m
+    chunks = data.visible_chunks(view.bounds())
+    assert 0 < len(chunks) < data.chunk_count / 4
+    render_layers([LayerSpec("x", data, LayerStyle(), [])], view)
+    assert data.cached_bands() == {band_of(0.5)}
+
+
+def test_query_finds_the_feature_under_a_point() -> None:
+    geoms = grid_squares(15)
+    data = VectorData.build(geoms, np.arange(len(geoms)) + 1, chunk_size=16)
+    c = shapely.centroid(geoms[42])
+    hits = data.query(shapely.Point(c.x, c.y))
+    assert data.fids[hits].tolist() == [43]
+    assert len(data.query(shapely.Point(500_000 + 110, 3_400_000 + 50))) == 0
+
+
+# ---------------------------------------------------------------------- the widget
+@pytest.fixture
+def canvas(qtbot) -> MapCanvas:
+    c = MapCanvas()
+    qtbot.addWidget(c)
+    c.resize(600, 400)
+    geoms = grid_squares(10)
+    data = VectorData.build(geoms, np.arange(len(geoms)) + 1, np.arange(len(geoms)) % 2)
+    c.add_layer("squares", data, LayerStyle(fill=(0, 0, 0)), [RED, BLUE])
+    c.set_full_extent(data.total_bounds())
+    c.show()
+    qtbot.waitExposed(c)
+    qtbot.waitUntil(c.is_current)
+    yield c
+    c.shutdown()
+
+
+def _wheel(widget, pos: QPointF, notches: int) -> None:
+    ev = QWheelEvent(pos, widget.mapToGlobal(pos), QPoint(0, 0), QPoint(0, notches * 120),
+                     Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                     Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(widget, ev)
+
+
+def test_wheel_zoom_scales_the_last_image_at_once_then_replaces_it(canvas: MapCanvas,
+                                                                     qtbot) -> None:
+    renders = canvas.render_count
+    upp = canvas.units_per_pixel()
+    anchor = QPointF(200, 150)
+    before = canvas.pixel_to_world(anchor)
+    _wheel(canvas, anchor, 2)
+    assert canvas.units_per_pixel() == pytest.approx(upp * 0.8 ** 2)
+    after = canvas.pixel_to_world(anchor)
+    assert after == pytest.approx(before)
+    # nothing rendered yet: the old image is shown scaled about the cursor
+    assert canvas.render_count == renders and not canvas.is_current()
+    rect = canvas._image_rect(canvas._map[0].view)
+    assert rect.width() == pytest.approx(600 / 0.8 ** 2)
+    qtbot.waitUntil(canvas.is_current)
+    assert canvas.render_count == renders + 1
+
+
+def test_middle_drag_and_space_drag_pan_without_rendering_until_release(canvas: MapCanvas,
+                                                                         qtbot) -> None:
+    cx, cy = canvas.center()
+    upp = canvas.units_per_pixel()
+    renders = canvas.render_count
+    qtbot.mousePress(canvas, Qt.MouseButton.MiddleButton, pos=QPoint(300, 200))
+    qtbot.mouseMove(canvas, QPoint(400, 250))
+    assert canvas.center() == pytest.approx((cx - 100 * upp, cy + 50 * upp))
+    assert canvas.render_count == renders  # the old image moved; no render during the drag
+    qtbot.mouseRelease(canvas, Qt.MouseButton.MiddleButton, pos=QPoint(400, 250))
+    qtbot.waitUntil(canvas.is_current)
+    assert canvas.render_count == renders + 1
+    # space + left button pans even with another tool
+    canvas.set_tool("select")
+    cx, cy = canvas.center()
+    qtbot.keyPress(canvas, Qt.Key.Key_Space)
+    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=QPoint(300, 200))
+    qtbot.mouseMove(canvas, QPoint(250, 200))
+    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=QPoint(250, 200))
+    qtbot.keyRelease(canvas, Qt.Key.Key_Space)
+    assert canvas.center() == pytest.approx((cx + 50 * upp, cy))
+
+
+def test_selection_is_an_overlay_that_does_not_rerender_the_map(canvas: MapCanvas,
+                                                                qtbot) -> None:
+    renders = canvas.render_count
+    canvas.set_tool("select")
+    data = canvas.layer("squares").data
+    target = shapely.centroid(data.geoms[np.flatnonzero(data.fids == 12)[0]])
+    p = canvas.world_to_pixel(target.x, target.y).toPoint()
+    with qtbot.waitSignal(canvas.selectionChanged):
+        qtbot.mouseClick(canvas, Qt.MouseButton.LeftButton, pos=p)
+    assert canvas.selected_fids("squares").tolist() == [12]
+    qtbot.waitUntil(canvas.is_current)
+    assert canvas.render_count == renders  # layers were not drawn again
+    img = canvas.grab().toImage()
+    c = img.pixelColor(p)
+    assert (c.red(), c.green(), c.blue()) != BLUE  # tinted by the selection overlay
+    # drag a rectangle: everything in it, Ctrl adds
+    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=QPoint(5, 5))
+    qtbot.mouseMove(canvas, QPoint(595, 395))
+    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=QPoint(595, 395))
+    assert len(canvas.selected_fids("squares")) == 100
+    canvas.clear_selection()
+    assert len(canvas.selected_fids("squares")) == 0
+
+
+def test_hidden_layer_is_not_drawn(canvas: MapCanvas, qtbot) -> None:
+    canvas.set_layer_visible("squares", False)
+    qtbot.waitUntil(canvas.is_current)
+    assert canvas.drawn_layers == []
+    img = canvas.grab().toImage()
+    assert img.pixelColor(300, 200) == WHITE
