@@ -1,21 +1,27 @@
-"""Start the desktop app: ``run(project, lang)``, or ``python -m multiplan.gui.app [PROJECT]``."""
+"""Start the desktop app: ``run(project, lang)``, or ``python -m multiplan.gui.app [PROJECT]
+[--lang zh|en]``.
+
+Qt is imported inside the functions: worker processes import this module when it is the
+program's main module (multiprocessing does that) and must stay light.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
-
-from PySide6.QtGui import QFont, QFontDatabase
-from PySide6.QtWidgets import QApplication
+from typing import Any
 
 #: Chinese UI font: the SC face of Noto CJK (Debian fonts-noto-cjk). Without naming it, some
 #: programs pick the Japanese face of the same .ttc file.
 CJK_FAMILIES = ("Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei")
 
 
-def get_app(argv: Sequence[str] | None = None) -> QApplication:
+def get_app(argv: Sequence[str] | None = None) -> Any:
     """The QApplication, created on first use (named so QSettings has a home)."""
+    from PySide6.QtGui import QFont, QFontDatabase
+    from PySide6.QtWidgets import QApplication
+
     app = QApplication.instance()
     if app is None:
         QApplication.setApplicationName("multiplan")
@@ -28,20 +34,37 @@ def get_app(argv: Sequence[str] | None = None) -> QApplication:
                 font.setPointSizeF(app.font().pointSizeF())
                 app.setFont(font)
                 break
-    return app  # type: ignore[return-value]
+        from .map_canvas.canvas import stop_all_render_threads
+
+        app.aboutToQuit.connect(stop_all_render_threads)
+    return app
 
 
-def run(project: str | None, lang: str = "zh", argv: Sequence[str] | None = None) -> int:
+def language(lang: str | None) -> str:
+    """The interface language: ``lang`` if given, else the saved setting, else Chinese."""
+    from . import i18n
+
+    if lang:
+        return i18n.normalise(lang)
+    from .main_window import settings
+
+    return i18n.normalise(str(settings().value("language", "zh")))
+
+
+def run(project: str | None, lang: str | None = None,
+        argv: Sequence[str] | None = None) -> int:
     """Open the main window (on ``project`` if given) and run the event loop.
 
-    ``lang`` is ``"zh"`` (default) or ``"en"``: the language of menus, labels and error
-    messages. ``argv`` goes to Qt (e.g. ``-qwindowgeometry 1600x1000+0+0``).
-    Returns the application's exit code.
+    ``lang`` is ``"zh"`` or ``"en"`` (None: the setting chosen in 帮助 → 界面语言, default
+    Chinese). ``argv`` goes to Qt (e.g. ``-qwindowgeometry 1600x1000+0+0``). Returns the
+    application's exit code.
     """
+    from . import i18n
     from .main_window import MainWindow
 
     app = get_app(argv)
-    window = MainWindow(project, lang=lang)
+    used = i18n.install(app, language(lang))
+    window = MainWindow(project, lang=used)
     window.show()
     return app.exec()
 
@@ -50,7 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m multiplan.gui.app",
                                      description="multiplan desktop app / 桌面程序")
     parser.add_argument("project", nargs="?", help="project folder / 项目文件夹")
-    parser.add_argument("--lang", default="zh", choices=["zh", "en"])
+    parser.add_argument("--lang", default=None, choices=["zh", "en"],
+                        help="界面语言 / interface language (default: the saved setting, zh)")
     args, qt_args = parser.parse_known_args(argv)
     return run(args.project, args.lang, argv=[sys.argv[0], *qt_args])
 

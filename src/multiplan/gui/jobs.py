@@ -141,6 +141,22 @@ def assessment_gate(task: Task, folder: str) -> dict[str, Any]:
     return g.to_dict()
 
 
+def run_checks(task: Task, folder: str, groups: list[str] | None = None) -> dict[str, Any]:
+    """质检 / 三区三线 checks (core qa.run_checks) of the given check groups (None: all)."""
+    from multiplan.core import qa
+
+    project = Project.open(folder)
+    only = None
+    if groups:
+        only = [c["id"] for c in qa.available_checks() if c["group"] in groups]
+    run = qa.run_checks(project, only=only, task=task)
+    keys = ("id", "group", "zh", "en", "blocking", "status", "status_zh", "errors", "warnings",
+            "infos", "error_area_m2")
+    checks = [{k: c.get(k) for k in keys} for c in run.to_dict(findings=0)["checks"]]
+    return {"passed": run.passed, "blocking_failures": run.blocking_failures,
+            "checks": checks, "seconds": round(run.seconds, 2)}
+
+
 def export_conflicts(task: Task, folder: str, out_dir: str) -> dict[str, Any]:
     """Export the conflict register (CSV + XLSX)."""
     from multiplan.core.conflicts import export_register
