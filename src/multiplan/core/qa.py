@@ -23,18 +23,21 @@ Tolerances (project settings, defaults in :data:`SETTING_DEFAULTS`)
     than dropped, as domain.md §5.4 recommends.
 
 How the topology checks stay fast (150k parcels, see benchmarks/bench_checks.py)
-    * Overlaps: an STRtree gives the box-overlapping pairs; prepared ``intersects`` then
-      ``touches`` keep the pairs whose interiors meet; only those are intersected. (The overlay
-      kernel takes two whole layers, not a list of pairs; a layer against itself would
-      intersect every pair of neighbours twice.)
+    * Overlaps: an STRtree gives the box-overlapping pairs. Pairs whose convex hulls a line
+      separates to within the XY tolerance can only share noise (their common part lies in a
+      strip narrower than the tolerance) and are set aside by a vectorised separating-axis
+      test; on the 150k-parcel sample that leaves 628 of 537 263 pairs. Of the rest, prepared
+      ``intersects`` then ``touches`` keep the pairs whose interiors meet, and only those are
+      intersected. (The overlay kernel takes two whole layers, not a list of pairs; a layer
+      against itself would intersect every pair of neighbours twice.)
     * Gaps: the county's box is cut into tiles. The layer's area per tile is summed from the
       features wholly inside one tile and ``clip_by_rect`` of the features crossing tile lines;
       the county's area per tile comes from the overlay kernel. Only tiles whose sums differ
       (or that hold an overlap or an outside piece) are unioned to locate the gaps — a union
       of the whole layer would take minutes.
-    * Outside the county: features wholly inside a tile that the county covers are inside;
-      the rest go through the overlay kernel against the county's tile pieces, and only
-      features with area left over are differenced.
+    * Outside the county: a feature whose box meets only tiles the county covers is inside;
+      the rest (those near the county line) go through the overlay kernel against the
+      county's tile pieces, and only features with area left over are differenced.
 
 Storage
     ``mp_qa_errors`` is a GeoPackage feature table (mixed geometry; QGIS shows it) with one
@@ -705,7 +708,14 @@ def _texts(values: Any) -> np.ndarray:
         return out
     if kind in "iu":
         return s.to_numpy().astype(str).astype(object)
-    codes, uniques = pd.factorize(s.astype(object), use_na_sentinel=True)
+    obj = s.astype(object)
+    if pd.api.types.infer_dtype(obj, skipna=True) in ("string", "empty"):
+        out = obj.where(obj.notna(), None).to_numpy(dtype=object, copy=True)
+        present = np.flatnonzero(~np.equal(out, None))
+        stripped = np.char.strip(out[present].astype(str))
+        out[present] = np.where(stripped == "", None, stripped).astype(object)
+        return out
+    codes, uniques = pd.factorize(obj, use_na_sentinel=True)
     mapped = np.asarray([_text(u) for u in uniques] + [None], dtype=object)
     return mapped[np.where(codes < 0, len(uniques), codes)]
 
@@ -1048,6 +1058,127 @@ class OverlapPieces:
     pairs_checked: int = 0
     noise: int = 0
     failures: list[tuple[int, int, str]] = field(default_factory=list)
+    #: box-overlapping pairs set aside because their convex hulls are separated (noise)
+    separated: int = 0
+
+
+_HULL_K = 10  # hulls with more vertices (≈1 % of parcels) skip the separation test
+
+
+@dataclass
+class _Hulls:
+    """Convex outlines padded to ``_HULL_K`` vertices: vertices ``V`` (n, K, 2, relative to
+    an origin), outward unit edge normals ``N`` (n, K, 2), edge offsets ``O`` = N·V (n, K),
+    valid-edge mask ``M``, centres ``C`` (n, 2) and ``ok`` (an outline with 3..K vertices)."""
+
+    V: np.ndarray
+    N: np.ndarray
+    O: np.ndarray
+    M: np.ndarray
+    C: np.ndarray
+    ok: np.ndarray
+
+
+def _padded_rings(rings: np.ndarray, origin: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vertices of closed rings padded to K (repeating the first), their count and ok."""
+    K = _HULL_K
+    n = len(rings)
+    xy, ri = shapely.get_coordinates(rings, return_index=True)
+    xy = xy - origin
+    cnt = np.bincount(ri, minlength=n)
+    m = np.maximum(cnt - 1, 0)  # without the closing vertex
+    ok = (m >= 3) & (m <= K)
+    start = np.cumsum(cnt) - cnt
+    pos = np.arange(len(xy)) - start[ri]
+    keep = ok[ri] & (pos < m[ri])
+    V = np.zeros((n, K, 2))
+    V[ri[keep], pos[keep]] = xy[keep]
+    pad = np.arange(K)[None, :] >= m[:, None]
+    V = np.where(pad[:, :, None], V[:, :1, :], V)
+    return V, m, ok
+
+
+def _hulls(geoms: np.ndarray, origin: tuple[float, float]) -> _Hulls:
+    """Each feature's convex outline: its own exterior ring where that is convex (most
+    parcels), else its convex hull."""
+    n = len(geoms)
+    K = _HULL_K
+    org = np.asarray(origin, dtype=np.float64)
+    tid = shapely.get_type_id(geoms)
+    base = geoms.copy()  # one-part MultiPolygons (as imports store them) as their polygon
+    one = np.flatnonzero(tid == _MULTIPOLYGON)
+    one = one[shapely.get_num_geometries(geoms[one]) == 1]
+    base[one] = shapely.get_geometry(geoms[one], 0)
+    simple = np.zeros(n, dtype=bool)
+    poly = np.flatnonzero(shapely.get_type_id(base) == _POLYGON)
+    simple[poly] = shapely.get_num_interior_rings(base[poly]) == 0
+    V = np.zeros((n, K, 2))
+    m = np.zeros(n, dtype=np.int64)
+    ok = np.zeros(n, dtype=bool)
+    s_idx = np.flatnonzero(simple)
+    V[s_idx], m[s_idx], ok[s_idx] = _padded_rings(base[s_idx], org)
+    # convex (all turns one way, collinear allowed)?
+    d = np.roll(V, -1, axis=1) - V
+    last = np.clip(m - 1, 0, K - 1)
+    d[np.arange(n), last] = V[:, 0] - V[np.arange(n), last]
+    d2 = np.roll(d, -1, axis=1)
+    d2[np.arange(n), last] = d[:, 0]
+    cross = d[..., 0] * d2[..., 1] - d[..., 1] * d2[..., 0]
+    real = np.arange(K)[None, :] < m[:, None]
+    scale = np.hypot(d[..., 0], d[..., 1]) * np.hypot(d2[..., 0], d2[..., 1])
+    eps = 1e-9 * scale
+    convex = ok & (np.all(~real | (cross >= -eps), axis=1) | np.all(~real | (cross <= eps),
+                                                                     axis=1))
+    redo = np.flatnonzero(~convex & ~shapely.is_missing(geoms))
+    if len(redo):
+        hull = shapely.convex_hull(geoms[redo])
+        hp = shapely.get_type_id(hull) == _POLYGON
+        rings = shapely.get_exterior_ring(np.where(hp, hull, None))
+        V[redo], m[redo], ok[redo] = _padded_rings(rings, org)
+        ok[redo] &= hp
+    nxt = np.roll(V, -1, axis=1)
+    last = np.clip(m - 1, 0, K - 1)
+    nxt[np.arange(n), last] = V[:, 0]  # the last real edge closes the ring
+    d = nxt - V
+    length = np.hypot(d[..., 0], d[..., 1])
+    pad = np.arange(K)[None, :] >= m[:, None]
+    M = ~pad & (length > 0) & ok[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        N = np.stack([d[..., 1], -d[..., 0]], axis=-1) / np.where(length > 0, length, 1.0)[
+            ..., None]
+    C = (V * ~pad[:, :, None]).sum(axis=1) / np.maximum(m, 1)[:, None]
+    inward = ((C[:, None, :] - V) * N).sum(axis=-1) > 0
+    N = np.where(inward[..., None], -N, N)
+    O = (V * N).sum(axis=-1)
+    return _Hulls(V, N, O, M, C, ok)
+
+
+def _separated(h: _Hulls, i: np.ndarray, j: np.ndarray, tol: float,
+               chunk: int = 50_000, axes: int = 2) -> np.ndarray:
+    """Pairs whose convex outlines a line separates to within ``tol``: an edge of one with
+    every vertex of the other at most ``tol`` inside it. Their common part then lies in a
+    strip narrower than ``tol``, so its mean width 2A/P is below ``tol``: noise. Only the
+    ``axes`` edges of each side facing the other's centre are tried (a neighbour sharing an
+    edge is separated by that edge); a pair not shown separated goes to the exact test."""
+    out = np.zeros(len(i), dtype=bool)
+    for lo in range(0, len(i), chunk):
+        a, b = i[lo:lo + chunk], j[lo:lo + chunk]
+        sep = np.zeros(len(a), dtype=bool)
+        for x, y in ((a, b), (b, a)):
+            nx = h.N[x]
+            toward = h.C[y] - h.C[x]
+            score = np.where(h.M[x], (nx * toward[:, None, :]).sum(axis=-1), -np.inf)
+            top = np.argpartition(-score, axes - 1, axis=1)[:, :axes]
+            n_sel = np.take_along_axis(nx, top[:, :, None], axis=1)
+            o_sel = np.take_along_axis(h.O[x], top, axis=1)
+            m_sel = np.take_along_axis(h.M[x], top, axis=1)
+            vy = h.V[y]
+            proj = (n_sel[:, :, None, 0] * vy[:, None, :, 0]
+                    + n_sel[:, :, None, 1] * vy[:, None, :, 1]).min(axis=2)
+            sep |= (m_sel & (proj >= o_sel - tol)).any(axis=1)
+        out[lo:lo + chunk] = sep & h.ok[a] & h.ok[b]
+    return out
 
 
 def _interior_pairs(geoms: np.ndarray, i: np.ndarray, j: np.ndarray
@@ -1106,10 +1237,19 @@ def layer_overlaps(geoms: Sequence[Any], *, xy_tol: float = 0.001, task: Task | 
     empty.pairs_checked = len(i)
     if not len(i):
         return empty
+    n_pairs = len(i)
+    task.progress(0.05, "图层内重叠 / overlaps: separating hulls")
+    b = shapely.total_bounds(sub)
+    sep = _separated(_hulls(sub, (float(b[0]), float(b[1]))), i, j, xy_tol)
+    i, j = i[~sep], j[~sep]
+    empty.separated = int(sep.sum())
+    task.progress(0.2, "图层内重叠 / overlaps")
+    if not len(i):
+        return empty
     cuts = list(range(0, len(i), chunk)) + [len(i)]
     chunks = [(cuts[k], cuts[k + 1]) for k in range(len(cuts) - 1)]
     outs = _run_chunks(lambda lo, hi: _interior_pairs(sub, i[lo:hi], j[lo:hi]), chunks,
-                       threads, task, len(i), "图层内重叠 / overlaps")
+                       threads, task.sub(0.2, 1.0), len(i), "图层内重叠 / overlaps")
     ii = np.concatenate([o[0] for o in outs]).astype(np.int64)
     jj = np.concatenate([o[1] for o in outs]).astype(np.int64)
     pg = np.concatenate([o[2] for o in outs]) if outs else np.empty(0, object)
@@ -1119,8 +1259,9 @@ def layer_overlaps(geoms: Sequence[Any], *, xy_tol: float = 0.001, task: Task | 
     real = area > 0
     noise = real & _noise(pg, area, xy_tol)
     keep = real & ~noise
-    return OverlapPieces(ok[ii[keep]], ok[jj[keep]], pg[keep], area[keep], len(i),
-                         int(noise.sum()), [(int(ok[a]), int(ok[b]), m) for a, b, m in fails])
+    return OverlapPieces(ok[ii[keep]], ok[jj[keep]], pg[keep], area[keep], n_pairs,
+                         int(noise.sum()), [(int(ok[a]), int(ok[b]), m) for a, b, m in fails],
+                         int(sep.sum()))
 
 
 # --------------------------------------------------------------------------- outside
@@ -1146,13 +1287,16 @@ def outside_parts(geoms: np.ndarray, area: np.ndarray, county: Any, tiles: Tiles
     if tiles is None:
         tiles = _make_tiles(county)
     b = shapely.bounds(g[idx])
-    tx0, tx1, ty0, ty1 = tiles.ranges(b)
     inside_grid = ((b[:, 0] >= tiles.x0) & (b[:, 1] >= tiles.y0)
                    & (b[:, 2] <= tiles.x0 + tiles.nx * tiles.size)
                    & (b[:, 3] <= tiles.y0 + tiles.ny * tiles.size))
-    single = (tx0 == tx1) & (ty0 == ty1) & inside_grid
+    # inside: every tile the feature's box meets lies wholly in the county
     safe = np.zeros(len(idx), dtype=bool)
-    safe[single] = tiles.interior[(ty0 * tiles.nx + tx0)[single]]
+    grid = np.flatnonzero(inside_grid)
+    feat, tile = tiles.pairs(b, grid)
+    outside_tile = np.zeros(len(idx), dtype=bool)
+    outside_tile[feat[~tiles.interior[tile]]] = True
+    safe[grid] = ~outside_tile[grid]
     cand = idx[~safe]
     empty = OutsideParts(np.empty(0, np.int64), np.empty(0, object), np.empty(0))
     if not len(cand):
@@ -1224,7 +1368,10 @@ def coverage_gaps(geoms: np.ndarray, area: np.ndarray, tiles: Tiles, *, xy_tol: 
     order = np.argsort(tile, kind="stable")
     feat, tile = feat[order], tile[order]
     starts = np.searchsorted(tile, np.arange(nt + 1))
-    for k in np.flatnonzero(starts[1:] > starts[:-1]):
+    busy = np.flatnonzero(starts[1:] > starts[:-1])
+    for n_done, k in enumerate(busy):
+        if n_done % 64 == 0:
+            task.progress(0.3 * n_done / len(busy), "缝隙 / gaps: area per tile")
         fs = g[feat[starts[k]:starts[k + 1]]]
         clipped = shapely.clip_by_rect(fs, *tiles.bounds(int(k)))
         sums[k] += float(np.nansum(shapely.area(clipped)))
@@ -1480,7 +1627,9 @@ def check_geometry_valid(ctx: CheckContext, res: CheckResult) -> None:
                              layer=rec.name, fid=int(lay.fids[k]), feature_id=ids[k])
         counts["empty"] = len(empty)
         present = np.setdiff1d(present, empty)
+        sub = ctx.task.sub(n_l / max(len(recs), 1), (n_l + 1) / max(len(recs), 1))
         valid = _parallel(shapely.is_valid, g[present], ctx.threads)
+        sub.progress(0.3, f"几何有效性 / geometry: {rec.name}")
         bad = present[~valid]
         if len(bad):
             reasons = shapely.is_valid_reason(g[bad])
@@ -1518,6 +1667,7 @@ def check_geometry_valid(ctx: CheckContext, res: CheckResult) -> None:
                                  layer=rec.name, fid=int(lay.fids[k]), feature_id=ids[k],
                                  geometry=g[k], value=nz + ner)
                 counts["empty_parts"] += 1
+        sub.progress(0.6, f"几何有效性 / geometry: {rec.name}")
         dup, spk = vertex_problems(g, xy_tol=tol, spike_deg=spike, polygons=poly, lines=lines)
         for kind, found in (("duplicate", dup), ("spike", spk)):
             for k, pts in sorted(found.items()):
@@ -1600,7 +1750,8 @@ def check_overlaps(ctx: CheckContext, res: CheckResult) -> None:
                              fid_other=int(lay.fids[b_pos]))
         out[rec.name] = {"pairs_checked": ov.pairs_checked, "overlaps": c,
                          "overlap_area_m2": round(a, 4), "below_min": cs,
-                         "below_min_area_m2": round(as_, 4), "noise_pieces": ov.noise}
+                         "below_min_area_m2": round(as_, 4), "noise_pieces": ov.noise,
+                         "separated_pairs": ov.separated}
     res.summary = {"layers": out, "xy_tolerance_m": ctx.xy_tol,
                    "min_piece_m2": ctx.min_piece}
 
@@ -2320,7 +2471,8 @@ def _sql_column(s: pd.Series) -> list[Any]:
             return out.tolist()
         if kind in "iub":
             return s.to_numpy().astype(np.int64).tolist()
-    return [_sql_value(v) for v in s.astype(object).tolist()]
+    return [v if v is None or type(v) is str else _sql_value(v)
+            for v in s.astype(object).tolist()]
 
 
 def _sql_value(v: Any) -> Any:
@@ -2408,9 +2560,10 @@ def store_run(ctx: CheckContext, run: CheckRun) -> None:
 def _multi(frame: gpd.GeoDataFrame, epsg: int) -> gpd.GeoDataFrame:
     g = np.asarray(frame.geometry.values, dtype=object)
     if len(g):
-        single = shapely.get_type_id(g) == _POLYGON
+        single = np.flatnonzero(shapely.get_type_id(g) == _POLYGON)
         g = g.copy()
-        g[single] = [shapely.multipolygons([x]) for x in g[single]]
+        if len(single):
+            g[single] = shapely.multipolygons(g[single], indices=np.arange(len(single)))
     out = frame.copy()
     out = out.set_geometry(gpd.GeoSeries(g, index=frame.index, crs=epsg))
     return out
