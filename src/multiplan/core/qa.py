@@ -1155,7 +1155,7 @@ def _hulls(geoms: np.ndarray, origin: tuple[float, float]) -> _Hulls:
 
 
 def _separated(h: _Hulls, i: np.ndarray, j: np.ndarray, tol: float,
-               chunk: int = 50_000, axes: int = 2) -> np.ndarray:
+               chunk: int = 50_000, axes: int = 2, task: Task | None = None) -> np.ndarray:
     """Pairs whose convex outlines a line separates to within ``tol``: an edge of one with
     every vertex of the other at most ``tol`` inside it. Their common part then lies in a
     strip narrower than ``tol``, so its mean width 2A/P is below ``tol``: noise. Only the
@@ -1163,6 +1163,8 @@ def _separated(h: _Hulls, i: np.ndarray, j: np.ndarray, tol: float,
     edge is separated by that edge); a pair not shown separated goes to the exact test."""
     out = np.zeros(len(i), dtype=bool)
     for lo in range(0, len(i), chunk):
+        if task is not None:
+            task.progress(lo / len(i), "图层内重叠 / overlaps: separating outlines")
         a, b = i[lo:lo + chunk], j[lo:lo + chunk]
         sep = np.zeros(len(a), dtype=bool)
         for x, y in ((a, b), (b, a)):
@@ -1240,7 +1242,8 @@ def layer_overlaps(geoms: Sequence[Any], *, xy_tol: float = 0.001, task: Task | 
     n_pairs = len(i)
     task.progress(0.05, "图层内重叠 / overlaps: separating hulls")
     b = shapely.total_bounds(sub)
-    sep = _separated(_hulls(sub, (float(b[0]), float(b[1]))), i, j, xy_tol)
+    hulls = _hulls(sub, (float(b[0]), float(b[1])))
+    sep = _separated(hulls, i, j, xy_tol, task=task.sub(0.1, 0.2))
     i, j = i[~sep], j[~sep]
     empty.separated = int(sep.sum())
     task.progress(0.2, "图层内重叠 / overlaps")
