@@ -160,9 +160,16 @@ def _redline_table(run: CheckRun) -> pd.DataFrame:
         if r.group != "redlines":
             continue
         s = r.summary
-        rows.append({"检查项": r.zh, "结果图层": s.get("layer", ""), "处数": s.get("pieces", ""),
-                     "面积（公顷）": _num(s.get("area_ha", (s.get("area_m2") or 0) / 1e4), 4),
-                     "结果": f"{STATUSES[r.status][0]}"})
+        if r.id == "rl_expansion":
+            value = (f"扩展倍数 {s['factor']:.3f}（上限 {s['limit']:g}）"
+                     if s.get("factor") is not None else "—")
+        elif r.id == "rl_flexible_share":
+            value = (f"弹性发展区占比 {s['share'] * 100:.1f}%（上限 {s['limit'] * 100:g}%）"
+                     if s.get("share") is not None else "—")
+        else:
+            value = f"{s.get('pieces', 0)} 处，{_num(s.get('area_ha', 0.0), 4)} 公顷"
+        rows.append({"检查项": r.zh, "结果图层": s.get("layer", ""), "结果值": value,
+                     "结论": f"{STATUSES[r.status][0]}"})
     return pd.DataFrame(rows)
 
 
