@@ -28,8 +28,11 @@ def interval_index(values: np.ndarray, breaks: list[float], closed: str) -> np.n
     if v.dtype.kind != "f":
         v = v.astype("float64")
     out = np.zeros(v.shape, dtype="uint8")
+    hit = np.empty(v.shape, dtype=bool)
+    cmp = np.greater if closed == "right" else np.greater_equal
     for b in np.asarray(breaks, dtype=v.dtype):
-        out += (v > b) if closed == "right" else (v >= b)
+        cmp(v, b, out=hit)
+        out += hit.view(np.uint8)
     return out
 
 
