@@ -139,10 +139,10 @@ def overlay_intersection(a: Any, b: Any, *, task: Task | None = None, threads: i
                 < np.count_nonzero(np.bincount(b_pos, minlength=len(b))))
     hub, other = (a, b) if hub_is_a else (b, a)
     h_pos, o_pos = (a_pos, b_pos) if hub_is_a else (b_pos, a_pos)
-    order = np.argsort(h_pos, kind="stable")
+    # a stable sort of 16-bit keys is a radix sort: ~10× faster than on int64
+    key = h_pos.astype(np.uint16) if len(hub) <= np.iinfo(np.uint16).max else h_pos
+    order = np.argsort(key, kind="stable")
     h_pos, o_pos = h_pos[order], o_pos[order]
-    h_bounds = shapely.bounds(hub)
-    o_bounds = shapely.bounds(other)
     chunks = _chunk_bounds(h_pos, chunk_size)
     task.progress(0.05, "叠加求交 / overlay: intersecting")
 
@@ -151,8 +151,7 @@ def overlay_intersection(a: Any, b: Any, *, task: Task | None = None, threads: i
     def work(lo: int, hi: int) -> _ChunkOut | None:
         if stop.is_set():
             return None
-        return _process_chunk(hub, other, hub_is_a, h_pos[lo:hi], o_pos[lo:hi],
-                              h_bounds, o_bounds, grid)
+        return _process_chunk(hub, other, hub_is_a, h_pos[lo:hi], o_pos[lo:hi], grid)
 
     total = len(h_pos)
     outs: list[_ChunkOut | None] = [None] * len(chunks)
@@ -276,8 +275,7 @@ def _run_threaded(work: Callable[[int, int], _ChunkOut | None],
 
 
 def _process_chunk(hub: np.ndarray, other: np.ndarray, hub_is_a: bool, h: np.ndarray,
-                   o: np.ndarray, h_bounds: np.ndarray, o_bounds: np.ndarray,
-                   grid: float) -> _ChunkOut:
+                   o: np.ndarray, grid: float) -> _ChunkOut:
     # private prepared copies of this chunk's hubs: never shared with another thread
     uh, inv = np.unique(h, return_inverse=True)
     hub_copy = shapely.from_wkb(shapely.to_wkb(hub[uh]))
@@ -285,7 +283,7 @@ def _process_chunk(hub: np.ndarray, other: np.ndarray, hub_is_a: bool, h: np.nda
     hp = hub_copy[inv]
     og = other[o]
 
-    kind = _classify(hp, og, h_bounds[h], o_bounds[o])
+    kind = _classify(hp, og)
     failures: list[tuple[int, int, str]] = []
     retried: list[tuple[int, int, str]] = []
 
@@ -316,24 +314,22 @@ def _process_chunk(hub: np.ndarray, other: np.ndarray, hub_is_a: bool, h: np.nda
 _DISJOINT, _OTHER_INSIDE, _HUB_INSIDE, _CROSSING = 0, 1, 2, 3
 
 
-def _classify(hp: np.ndarray, og: np.ndarray, hb: np.ndarray, ob: np.ndarray) -> np.ndarray:
+def _classify(hp: np.ndarray, og: np.ndarray) -> np.ndarray:
     """Per pair: other inside hub, hub inside other, disjoint, or crossing.
     ``hp`` are prepared hub geometries (first argument of every predicate)."""
     try:
-        return _classify_vectorised(hp, og, hb, ob)
+        return _classify_vectorised(hp, og)
     except ShapelyError:
         kind = np.empty(len(hp), np.int8)
         for k in range(len(hp)):
             try:
-                kind[k] = _classify_vectorised(hp[k:k + 1], og[k:k + 1], hb[k:k + 1],
-                                               ob[k:k + 1])[0]
+                kind[k] = _classify_vectorised(hp[k:k + 1], og[k:k + 1])[0]
             except ShapelyError:
                 kind[k] = _CROSSING  # the exact step has its own repair path
         return kind
 
 
-def _classify_vectorised(hp: np.ndarray, og: np.ndarray, hb: np.ndarray,
-                         ob: np.ndarray) -> np.ndarray:
+def _classify_vectorised(hp: np.ndarray, og: np.ndarray) -> np.ndarray:
     kind = np.full(len(hp), _DISJOINT, np.int8)
     inside = shapely.covers(hp, og)
     kind[inside] = _OTHER_INSIDE
@@ -342,8 +338,9 @@ def _classify_vectorised(hp: np.ndarray, og: np.ndarray, hb: np.ndarray,
     rest = rest[meets]
     kind[rest] = _CROSSING
     # the hub can only lie inside the other where its box lies inside the other's box
-    boxed = rest[(ob[rest, 0] <= hb[rest, 0]) & (ob[rest, 1] <= hb[rest, 1])
-                 & (ob[rest, 2] >= hb[rest, 2]) & (ob[rest, 3] >= hb[rest, 3])]
+    hb, ob = shapely.bounds(hp[rest]), shapely.bounds(og[rest])
+    boxed = rest[(ob[:, 0] <= hb[:, 0]) & (ob[:, 1] <= hb[:, 1])
+                 & (ob[:, 2] >= hb[:, 2]) & (ob[:, 3] >= hb[:, 3])]
     if len(boxed):
         kind[boxed[shapely.covered_by(hp[boxed], og[boxed])]] = _HUB_INSIDE
     return kind
