@@ -351,6 +351,13 @@ def test_carrying_scale_by_hand(base, tmp_path) -> None:
     json.dumps(run.capacity)  # plain Python values only
 
 
+def test_notes_name_missing_factors_but_not_unchosen_alternatives(ran) -> None:
+    codes = {n["code"] for n in ran[1].notes}
+    assert "factor.missing.storm_surge" in codes and "factor.missing.county_seat" in codes
+    assert "factor.missing.evaporation" not in codes  # only the aridity indicator needs it
+    assert "factor.missing.water_total_modulus" not in codes
+
+
 def test_carrying_scale_without_parameters_says_what_is_missing(ran) -> None:
     _, run, _ = ran
     cap = run.capacity["current"]

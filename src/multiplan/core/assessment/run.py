@@ -310,6 +310,9 @@ class _Pipeline:
                     f"{', '.join(miss)}", path=project.gpkg)
         self.eco_refs = [rd for k in ("eco_service", "eco_fragility") for rd in self.inp.get(k, [])]
         for key in r.missing:
+            alternatives = {"water_modulus", "water_total_modulus", "precipitation", "evaporation"}
+            if key in alternatives and key not in need[wi["agriculture"]] + need[wi["urban"]]:
+                continue  # an input of a water indicator nobody chose: nothing is lost
             spec = p["inputs"].get(key, {})
             _note(self.notes, f"factor.missing.{key}",
                   f"未提供“{spec.get('zh', key)}”：相关修正/惩罚未评价",
