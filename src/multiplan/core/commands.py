@@ -166,8 +166,8 @@ class FeatureStore(Protocol):
     def remove(self, fid: int) -> None: ...
     def new_fid(self) -> int: ...
     def candidates(self, bounds: tuple[float, float, float, float]) -> list[int]: ...
-    def validate_attributes(self, values: Mapping[str, Any],
-                            feature: Feature | None) -> dict[str, Any]: ...
+    def validate_attributes(self, values: Mapping[str, Any], feature: Feature | None, *,
+                            trusted: bool = False) -> dict[str, Any]: ...
     def default_attributes(self) -> dict[str, Any]: ...
     def clip(self, geometry: BaseGeometry,
              exclude: Iterable[int]) -> tuple[BaseGeometry, list[Message]]: ...
@@ -216,8 +216,8 @@ class MemoryStore:
                 out.append(fid)
         return sorted(out)
 
-    def validate_attributes(self, values: Mapping[str, Any],
-                            feature: Feature | None) -> dict[str, Any]:
+    def validate_attributes(self, values: Mapping[str, Any], feature: Feature | None, *,
+                            trusted: bool = False) -> dict[str, Any]:
         if self.columns is not None:
             unknown = [k for k in values if k not in self.columns]
             if unknown:
@@ -980,10 +980,12 @@ class ChangeAttributes(Command):
         if not self.values:
             raise _refuse("attribute.nothing", "没有要修改的属性", "no attribute to change")
         out = []
+        # the checks depend on the values only: validate once for the whole batch
+        valid = store.validate_attributes(self.values, None)
         for fid in self.fids:
             f = _require(store, fid)
             attrs = dict(f.attrs)
-            attrs.update(store.validate_attributes(self.values, f))
+            attrs.update(valid)
             if not same_attrs(attrs, f.attrs):
                 out.append(Change(fid, f, f.evolve(attrs=attrs)))
         return out
@@ -1019,7 +1021,9 @@ class PasteFeatures(Command):
             values = {k: v for k, v in src.attrs.items() if not defaults or k in defaults}
             dropped |= set(src.attrs) - set(values)
             attrs = dict(defaults)
-            attrs.update(store.validate_attributes(values, None))
+            # values copied from existing features: types are coerced, but codes and
+            # derived columns are taken as they are (they were already in a layer)
+            attrs.update(store.validate_attributes(values, None, trusted=True))
             self.new_fids.append(fid)
             out.append(Change(fid, None, Feature(fid, geom, attrs)))
         if dropped:
@@ -1094,11 +1098,14 @@ class RecordedCommand(Command):
 
 
 def _enc_value(v: Any) -> Any:
+    t = type(v)
+    if t is str or t is int or v is None or (t is float and math.isfinite(v)):
+        return v
     if isinstance(v, bytes):
         return {"$b": base64.b64encode(v).decode("ascii")}
     if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, float) and not math.isfinite(v):
+        return _enc_value(v.item())
+    if isinstance(v, float):
         return {"$f": repr(v)}
     return v
 
@@ -1120,14 +1127,29 @@ def _dec_geom(s: str | None) -> BaseGeometry | None:
     return None if s is None else shapely.from_wkb(base64.b64decode(s))
 
 
-def _enc_feature(f: Feature | None, ref: Feature | None) -> dict[str, Any] | None:
+def _enc_feature(f: Feature | None, ref: Feature | None, geoms: Iterator[str | None]
+                 ) -> dict[str, Any] | None:
     if f is None:
         return None
     out: dict[str, Any] = {}
-    out["g"] = "=" if ref is not None and f.geometry is ref.geometry else _enc_geom(f.geometry)
+    out["g"] = "=" if ref is not None and f.geometry is ref.geometry else next(geoms)
     out["a"] = ("=" if ref is not None and same_attrs(f.attrs, ref.attrs)
                 else {k: _enc_value(v) for k, v in f.attrs.items()})
     return out
+
+
+def _enc_geoms(changes: Sequence[Change]) -> Iterator[str | None]:
+    """base64 WKB of every geometry the records of ``changes`` hold, in record order
+    (one vectorised WKB call)."""
+    geoms = []
+    for c in changes:
+        if c.before is not None:
+            geoms.append(c.before.geometry)
+        if c.after is not None and (c.before is None
+                                    or c.after.geometry is not c.before.geometry):
+            geoms.append(c.after.geometry)
+    wkb = shapely.to_wkb(np.array(geoms, dtype=object)) if geoms else []
+    return iter([None if w is None else base64.b64encode(w).decode("ascii") for w in wkb])
 
 
 def _dec_feature(d: dict[str, Any] | None, fid: int, ref: Feature | None) -> Feature | None:
@@ -1160,8 +1182,10 @@ def command_to_json(cmd: Command) -> dict[str, Any]:
     if isinstance(cmd, CompoundCommand):
         d["children"] = [command_to_json(ch) for ch in cmd.children]
     else:
-        d["changes"] = [{"fid": c.fid, "b": _enc_feature(c.before, None),
-                         "a": _enc_feature(c.after, c.before)} for c in cmd.changes or []]
+        changes = cmd.changes or []
+        geoms = _enc_geoms(changes)
+        d["changes"] = [{"fid": c.fid, "b": _enc_feature(c.before, None, geoms),
+                         "a": _enc_feature(c.after, c.before, geoms)} for c in changes]
     return d
 
 
