@@ -38,8 +38,45 @@ def grab_colour(win: MainWindow, x: float, y: float) -> tuple[int, int, int]:
     return c.red(), c.green(), c.blue()
 
 
+@pytest.fixture(scope="module")
+def shared(qapp, sample: Path):
+    """One window on the sample for the tests that only look (and put back what they
+    move): opening the county once saves seconds per test."""
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QMessageBox
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(QMessageBox, "critical", lambda *a, **k: None)
+        mp.setattr(QMessageBox, "question",
+                   lambda *a, **k: QMessageBox.StandardButton.Discard)
+        w = MainWindow(None)
+        w.resize(1400, 900)
+        w.show()
+        assert w.open_project(sample)
+        deadline = 30_000
+        while (w.loading or not w.canvas.is_current()) and deadline > 0:
+            QTest.qWait(10)
+            deadline -= 10
+        assert not w.loading and w.canvas.is_current()
+        yield w
+        w.undo_stack.setClean()
+        w.close()
+        w.deleteLater()
+
+
 @pytest.fixture
-def win(open_window, sample: Path) -> MainWindow:
+def win(shared: MainWindow, wait_drawn) -> MainWindow:
+    shared.canvas.set_tool("pan")
+    shared.pan_action.setChecked(True)
+    shared.canvas.clear_selection()
+    shared.canvas.zoom_to_extent(shared.canvas.layer_bounds("行政区"))
+    wait_drawn(shared)
+    return shared
+
+
+@pytest.fixture
+def own(open_window, sample: Path) -> MainWindow:
+    """A window of the test's own, for tests that change the map document."""
     return open_window(sample)
 
 
@@ -84,65 +121,67 @@ def test_layers_grouped_by_level_with_legend_and_lazy_hidden_layers(win: MainWin
     assert icon.pixelColor(7, 7) == QColor(*scheme.colour(codes[0]))
 
 
-def test_toggle_layers_with_undo_and_redo(win: MainWindow, sample: Path, qtbot, wait_drawn) -> None:
+def test_toggle_layers_with_undo_and_redo(own: MainWindow, sample: Path,
+                                          wait_drawn) -> None:
     parcels = read(sample, PARCELS)
     inside = parcels.geometry.loc[KNOWN_FID].representative_point()
-    win.canvas.zoom_to_extent(parcels.geometry.loc[KNOWN_FID].bounds)
-    wait_drawn(win)
+    own.canvas.zoom_to_extent(parcels.geometry.loc[KNOWN_FID].bounds)
+    wait_drawn(own)
     expected = load_scheme("ydyh2023").colour(parcels.loc[KNOWN_FID, "mp_code"])
-    assert grab_colour(win, inside.x, inside.y) == expected
+    assert grab_colour(own, inside.x, inside.y) == expected
 
-    win.layer_item(PARCELS).setCheckState(0, Qt.CheckState.Unchecked)  # as a click does
-    wait_drawn(win)
-    assert PARCELS not in win.canvas.drawn_layers
-    assert grab_colour(win, inside.x, inside.y) != expected
-    assert win.windowTitle().endswith("*")
+    own.layer_item(PARCELS).setCheckState(0, Qt.CheckState.Unchecked)  # as a click does
+    wait_drawn(own)
+    assert PARCELS not in own.canvas.drawn_layers
+    assert grab_colour(own, inside.x, inside.y) != expected
+    assert own.windowTitle().endswith("*")
 
-    win.undo_action.trigger()
-    wait_drawn(win)
-    assert win.layer_tree.is_checked(PARCELS) and PARCELS in win.canvas.drawn_layers
-    assert grab_colour(win, inside.x, inside.y) == expected
-    assert not win.windowTitle().endswith("*")
-    win.redo_action.trigger()
-    assert not win.layer_tree.is_checked(PARCELS)
-    win.undo_action.trigger()
+    own.undo_action.trigger()
+    wait_drawn(own)
+    assert own.layer_tree.is_checked(PARCELS) and PARCELS in own.canvas.drawn_layers
+    assert grab_colour(own, inside.x, inside.y) == expected
+    assert not own.windowTitle().endswith("*")
+    own.redo_action.trigger()
+    assert not own.layer_tree.is_checked(PARCELS)
+    own.undo_action.trigger()
 
     # a hidden layer is read when first shown; its group box shows its children's state
-    win.layer_item("土地利用规划").setCheckState(0, Qt.CheckState.Checked)
-    wait_drawn(win)
-    assert "土地利用规划" in win.loaded and "土地利用规划" in win.canvas.drawn_layers
-    county = win.layer_tree.group_item("county", create=False)
+    own.layer_item("土地利用规划").setCheckState(0, Qt.CheckState.Checked)
+    wait_drawn(own)
+    assert "土地利用规划" in own.loaded and "土地利用规划" in own.canvas.drawn_layers
+    county = own.layer_tree.group_item("county", create=False)
     assert county.checkState(0) == Qt.CheckState.PartiallyChecked
 
 
-def test_dem_raster_is_drawn_as_hillshade(win: MainWindow, qtbot, wait_drawn) -> None:
-    win.set_layer_visible("高程_30m", True)
-    win.set_layer_visible(PARCELS, False)
-    wait_drawn(win)
-    assert "高程_30m" in win.canvas.drawn_layers
-    layer = win.loaded["高程_30m"].data
+def test_dem_raster_is_drawn_as_hillshade(own: MainWindow, wait_drawn) -> None:
+    own.set_layer_visible("高程_30m", True)
+    own.set_layer_visible(PARCELS, False)
+    wait_drawn(own)
+    assert "高程_30m" in own.canvas.drawn_layers
+    layer = own.loaded["高程_30m"].data
     assert layer.kind == "dem"
     minx, miny, maxx, maxy = layer.bounds
-    colours = {grab_colour(win, minx + (maxx - minx) * fx, miny + (maxy - miny) * fy)
+    colours = {grab_colour(own, minx + (maxx - minx) * fx, miny + (maxy - miny) * fy)
                for fx in (0.2, 0.35, 0.5) for fy in (0.3, 0.5, 0.7)}
     assert (255, 255, 255) not in colours and len(colours) > 3  # shaded, not flat
 
 
-def test_drag_reorder_changes_the_draw_order_and_undoes(win: MainWindow, qtbot) -> None:
-    order = win.canvas.layer_names()
+def test_drag_reorder_changes_the_draw_order_and_undoes(own: MainWindow, qtbot) -> None:
+    order = own.canvas.layer_names()
     assert order.index("生态保护红线") > order.index(PARCELS)  # lines above fills
-    county = win.layer_tree.group_item("county", create=False)
+    county = own.layer_tree.group_item("county", create=False)
     names = [county.child(i).text(0) for i in range(county.childCount())]
-    assert win.layer_tree.move_layer(PARCELS, 0)  # what a drop onto the group's top does
-    assert win.layer_tree.layer_names().index(PARCELS) < win.layer_tree.layer_names().index(
+    assert own.layer_tree.move_layer(PARCELS, 0)  # what a drop onto the group's top does
+    assert own.layer_tree.layer_names().index(PARCELS) < own.layer_tree.layer_names().index(
         "行政区")
-    assert win.canvas.layer_names().index(PARCELS) > win.canvas.layer_names().index("行政区")
-    win.undo_action.trigger()
+    assert own.canvas.layer_names().index(PARCELS) > own.canvas.layer_names().index("行政区")
+    own.undo_action.trigger()
     assert [county.child(i).text(0) for i in range(county.childCount())] == names
-    assert win.canvas.layer_names() == order
+    assert own.canvas.layer_names() == order
 
 
-def test_pan_and_zoom_keep_the_map_under_the_cursor(win: MainWindow, qtbot, wait_drawn) -> None:
+def test_pan_and_zoom_keep_the_map_under_the_cursor(win: MainWindow, qtbot,
+                                                   wait_drawn) -> None:
     c = win.canvas
     upp = c.units_per_pixel()
     pos = QPointF(c.width() * 0.3, c.height() * 0.6)
@@ -175,7 +214,8 @@ def test_pan_and_zoom_keep_the_map_under_the_cursor(win: MainWindow, qtbot, wait
     assert win.coord_label.text() == f"X {x:,.2f}  Y {y:,.2f}"
 
 
-def test_identify_a_known_parcel(win: MainWindow, sample: Path, qtbot, wait_drawn) -> None:
+def test_identify_a_known_parcel(win: MainWindow, sample: Path, qtbot,
+                                 wait_drawn) -> None:
     parcels = read(sample, PARCELS)
     geom = parcels.geometry.loc[KNOWN_FID]
     row = parcels.loc[KNOWN_FID]

@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-#: Operators of the filter bar: key → symbol shown (words are translated in the widget).
+# Operators of the filter bar: key → symbol shown (words are translated in the widget).
 OPERATORS = ["eq", "ne", "gt", "ge", "lt", "le", "contains", "startswith", "empty", "notempty"]
 _SYMBOLS = {"eq": "=", "ne": "≠", "gt": ">", "ge": "≥", "lt": "<", "le": "≤"}
 

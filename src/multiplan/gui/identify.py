@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS, Transformer
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QCoreApplication, Qt
 from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
 
 from multiplan.core.layers import LayerRecord
@@ -156,7 +156,9 @@ def control_lines_touching(geom: Any, layers: list[tuple[str, str, LayerRecord, 
 
 
 def area_text(m2: float) -> str:
-    return f"{m2:,.2f} ㎡（{m2 / 1e4:,.4f} 公顷 · {m2 / M2_PER_MU:,.2f} 亩）"
+    """``m2`` in square metres, 公顷 (hectares) and 亩 (mu), in the interface language."""
+    return QCoreApplication.translate("identify", "{0} ㎡（{1} 公顷 · {2} 亩）").format(
+        f"{m2:,.2f}", f"{m2 / 1e4:,.4f}", f"{m2 / M2_PER_MU:,.2f}")
 
 
 class IdentifyPanel(QTreeWidget):
