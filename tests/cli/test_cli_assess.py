@@ -10,16 +10,14 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
-from test_assessment_support import build_small_project, copy_project
+from test_assessment_support import copy_project, shared_small_project
 
 from multiplan.cli import main
 
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("cli_assess") / "p"
-    build_small_project(folder)
-    return folder
+    return shared_small_project(tmp_path_factory)
 
 
 def test_assess_json_tables_charts_and_stored_params(base, tmp_path, capsys) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from test_assessment_support import EPSG, X0, Y0, build_small_project, copy_project, gdf
+from test_assessment_support import EPSG, X0, Y0, copy_project, gdf, shared_small_project
 
 from multiplan.core.assessment import (
     assessment_gate,
@@ -27,9 +27,7 @@ from multiplan.core.tasks import Cancelled, CancelToken, Task
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("assess") / "p"
-    build_small_project(folder)
-    return folder
+    return shared_small_project(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -140,6 +140,18 @@ def build_small_project(folder: Path, *, with_factors: bool = True):
     return project
 
 
+_BUILT: dict[str, Path] = {}
+
+
+def shared_small_project(tmp_path_factory) -> Path:
+    """The small project, built once per test session (callers copy it before changing it)."""
+    if "small" not in _BUILT or not (_BUILT["small"] / "plan.gpkg").is_file():
+        folder = tmp_path_factory.mktemp("assess_small") / "p"
+        build_small_project(folder)
+        _BUILT["small"] = folder
+    return _BUILT["small"]
+
+
 def copy_project(src: Path, dst: Path):
     from multiplan.core.project import Project
 

@@ -131,7 +131,7 @@ def _read_small(path: Path, max_pixels: int) -> tuple[np.ndarray, tuple[float, .
 
 
 def write_charts(project: Any, run: AssessmentRun, out_dir: Path, params: dict[str, Any],
-                 *, max_pixels: int = 900, dpi: int = 110) -> dict[str, Path]:
+                 *, max_pixels: int = 800, dpi: int = 100) -> dict[str, Path]:
     """One PNG per result raster: the map (left) and the class areas or value histogram."""
     import matplotlib
 
@@ -152,7 +152,7 @@ def write_charts(project: Any, run: AssessmentRun, out_dir: Path, params: dict[s
         for key, o in run.outputs.items():
             spec = OUTPUT_SPECS[key]
             arr, ext = _read_small(project.folder / o["path"], max_pixels)
-            fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 5.2),
+            fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10.5, 5),
                                           gridspec_kw={"width_ratios": [1.35, 1]})
             title = spec.zh + ("（含合成数据）" if o.get("synthetic") else "")
             fig.suptitle(f"{project.county} {title}", fontsize=14)
