@@ -90,7 +90,7 @@ def test_menus_toolbar_docks_and_status_bar(win: MainWindow) -> None:
     assert win.redo_action.shortcut().toString() == "Ctrl+Shift+Z"
     assert win.toolbar.actions()
     for dock in (win.layers_dock, win.attributes_dock, win.tasks_dock, win.identify_dock):
-        assert dock.isVisible()
+        assert dock.toggleViewAction().isChecked()  # open (tasks and identify share tabs)
     assert win.crs_label.text().startswith("EPSG:4549")
     assert "Gauss-Kruger" in win.crs_label.text()
     n = win.canvas.scale_denominator()

@@ -168,8 +168,9 @@ class IdentifyPanel(QTreeWidget):
         super().__init__(parent)
         self.setColumnCount(2)
         self.setHeaderLabels([self.tr("项目"), self.tr("值")])
-        self.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
         self.header().setStretchLastSection(True)
+        self.header().resizeSection(0, 190)
         self.setAlternatingRowColors(True)
         self.features: list[Feature] = []
         self.crs_label = ""

@@ -108,6 +108,7 @@ class MainWindow(QMainWindow):
         self.undo_stack.cleanChanged.connect(self._on_clean_changed)
         self.tasks = TaskManager(self)
         self.tasks.error_handler = self._task_failed
+        self.tasks.taskStarted.connect(self._on_task_started)
         self._warmed = False
 
         self.canvas = MapCanvas(self)
@@ -125,8 +126,10 @@ class MainWindow(QMainWindow):
         self.attributes_dock = self._dock("attributes_dock", self.tr("属性表"),
                                           self.attribute_table,
                                           Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.identify_dock, self.tasks_dock)
+        self.identify_dock.raise_()
         self.resizeDocks([self.layers_dock], [330], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.identify_dock], [360], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.identify_dock], [330], Qt.Orientation.Horizontal)
         self.resizeDocks([self.attributes_dock], [220], Qt.Orientation.Vertical)
 
         self._build_status_bar()
@@ -427,6 +430,11 @@ class MainWindow(QMainWindow):
         if isinstance(exc, MultiplanError):
             return exc.text(self.lang)
         return self.tr("发生意外错误：{0}").format(f"{type(exc).__name__}: {exc}")
+
+    def _on_task_started(self, handle: TaskHandle) -> None:
+        if not handle.transient:  # show the progress of the user's own tasks
+            self.tasks_dock.show()
+            self.tasks_dock.raise_()
 
     def _task_failed(self, handle: TaskHandle) -> None:
         self.show_error(self.tr("任务失败：{0}").format(handle.title), handle.error_text(self.lang))
@@ -1001,8 +1009,11 @@ class MainWindow(QMainWindow):
                 attrs = layer.attributes.iloc[pos] if layer.attributes is not None else None
                 f = describe(name, self.layer_title(name), self.records.get(name),
                              int(data.fids[pos]), data.geoms[pos], attrs, self._areas)
-                others = [c for c in control if c[0] != name]
-                f.control_lines = control_lines_touching(data.geoms[pos], others)
+                rec = self.records.get(name)
+                if rec is not None and rec.role not in ("admin_boundary", "township"):
+                    # (a county or township boundary meets every control line: no news)
+                    others = [c for c in control if c[0] != name]
+                    f.control_lines = control_lines_touching(data.geoms[pos], others)
                 if name != CONFLICTS_LAYER:
                     f.conflicts = conflicts_of(self.project.gpkg, name, f.fid)
                 features.append(f)

@@ -38,7 +38,7 @@ CONFLICTS_LAYER = "mp_conflicts"
 ROLE_STYLES: dict[str, LayerStyle] = {
     "eco_redline": LayerStyle(fill=None, pen=(220, 20, 20), pen_width=2.0, antialias=True),
     "basic_farmland": LayerStyle(fill=(230, 180, 0), pen=(215, 170, 0), hatch=True,
-                                 outline_min_px=0.0),
+                                 outline_min_px=0.0, opacity=0.6),
     "urban_boundary": LayerStyle(fill=None, pen=(150, 40, 200), pen_width=2.0, dash=True,
                                  antialias=True),
     "admin_boundary": LayerStyle(fill=None, pen=(40, 40, 40), pen_width=2.0, antialias=True),

@@ -56,7 +56,7 @@
     <name>IdentifyPanel</name>
     <message>
         <source>项目</source>
-        <translation>Project</translation>
+        <translation>Item</translation>
     </message>
     <message>
         <source>值</source>
