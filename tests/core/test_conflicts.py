@@ -650,7 +650,7 @@ def _compare(inc: pd.DataFrame, full: pd.DataFrame) -> None:
     assert np.allclose(a["mean_width_m"], b["mean_width_m"], rtol=1e-9, atol=1e-6)
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [1, 2])
 def test_incremental_recheck_equals_full_rerun(project: Project, seed: int):
     rng = np.random.default_rng(seed)
     _grid_project(project, rng)
