@@ -43,6 +43,13 @@ EXPECTED_LAYERS = {
     "永久基本农田": ("basic_farmland", "county", True),
     "城镇开发边界": ("urban_boundary", "county", True),
     "高程_30m": ("assessment_factor", "county", True),
+    # 双评价 factor inputs (added by build_sample.add_assessment_inputs), all synthetic
+    **{name: ("assessment_factor", "county", True) for name in (
+        "多年平均降水量", "多年平均蒸发量", "月平均气温", "月平均相对湿度", "水源涵养重要性",
+        "水土保持重要性", "水土流失脆弱性", "用水总量控制指标模数", "土壤粉砂含量", "土壤环境",
+        "地质灾害危险性", "大气环境容量", "水环境容量")},
+    # the county seat: a real place, placed at an approximate point
+    "县城驻地": ("reference", "county", False),
 }
 
 TOWNSHIP_NAMES = {"雉城街道", "画溪街道", "太湖街道", "龙山街道", "洪桥镇", "李家巷镇", "夹浦镇",
