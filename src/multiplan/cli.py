@@ -678,8 +678,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n已取消 / cancelled", file=sys.stderr)
         return EXIT_CANCELLED
     except Exception as exc:  # noqa: BLE001 — no traceback reaches a user
-        import traceback
         import os
+        import traceback
         cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
         log = cache / "multiplan" / "last-error.txt"
         try:

@@ -65,7 +65,7 @@ def test_table_exit_code_and_html_report(small: Path, capsys):
     lines = {ln.split()[0]: ln for ln in out.splitlines() if ln.strip()}
     assert "未通过 fail" in lines["rl_construction_eco"] and "4,000.0" in lines["rl_construction_eco"]
     assert "通过 pass" in lines["overlaps"] and "通过 pass" in lines["gaps"]
-    verdict = [ln for ln in out.splitlines() if ln.startswith("结论 / verdict")][0]
+    verdict = next(ln for ln in out.splitlines() if ln.startswith("结论 / verdict"))
     # the plan layer has no registered name field: a required field is missing too
     assert verdict.endswith("blocking checks: required_layers, rl_construction_eco")
     report = small / "exports" / "check" / "check_report.html"
