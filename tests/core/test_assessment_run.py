@@ -282,11 +282,13 @@ def test_plan_check_findings(ran) -> None:
     for _, row in gdf.iterrows():
         assert row.geometry.geom_type == "MultiPolygon"
         assert row.geometry.area == pytest.approx(row["area_m2"], rel=1e-9)
-    with sqlite3.connect(project.gpkg) as conn:
+    with sqlite3.connect(project.gpkg) as conn:  # rows of the conflict register now
         assert conn.execute("SELECT data_type FROM gpkg_contents WHERE table_name = "
-                            "'mp_assessment_findings'").fetchone() == ("features",)
+                            "'mp_conflicts'").fetchone() == ("features",)
+        assert conn.execute("SELECT count(*) FROM gpkg_contents WHERE table_name = "
+                            "'mp_assessment_findings'").fetchone()[0] == 0
         assert not conn.execute("SELECT count(*) FROM sqlite_master WHERE name LIKE "
-                                "'mp_tmp_findings%'").fetchone()[0]
+                                "'mp_tmp%'").fetchone()[0]
 
 
 def test_basic_farmland_on_unsuitable_land(ran, base, tmp_path) -> None:

@@ -29,6 +29,12 @@ Register
     as the county line against a lake). Slivers stay in the register, flagged, and out of the
     headline statistics and pivots.
 
+    Entries of other origins share the register with their own conflict types and an id
+    prefix of their own: :func:`replace_external_entries` replaces one source's rows (the
+    双评价 plan check writes ``AS-…`` rows, types A1–A4, ``layer_b`` = the result raster),
+    inside the caller's transaction. Pair detection and re-checks delete by layer pair and
+    so never touch them; :func:`read_register` reads one source with ``source=``.
+
 Incremental re-check
     :func:`recheck` recomputes only the pieces of edited features: the edited geometries are
     read by fid, their candidates in the other layer come from the GeoPackage R-tree, the
@@ -89,6 +95,7 @@ __all__ = [
     "build_merged_map",
     "detect_all",
     "detect_conflicts",
+    "ensure_register",
     "export_register",
     "load_rules",
     "meaningful_pairs",
@@ -97,6 +104,7 @@ __all__ = [
     "read_runs",
     "recheck",
     "register_summary",
+    "replace_external_entries",
     "validate_rules",
     "validate_rules_file",
 ]
@@ -1881,11 +1889,165 @@ def recheck(project: Project, layer: str, *, changed: Iterable[int] = (),
     return [r for r, _, _ in results]
 
 
+# =========================================================================== external entries
+
+#: Register columns an external frame must carry (the rest get defaults, see
+#: :func:`replace_external_entries`).
+_EXTERNAL_REQUIRED = ("conflict_id", "conflict_type", "severity", "layer_a", "fid_a",
+                      "layer_b", "area_m2")
+_SOURCE = re.compile(r"[A-Z][A-Z0-9]{1,5}")
+
+
+def _source_where(source: str) -> tuple[str, list[str]]:
+    """Rows of an external source: ids ``<source>-…`` (a range on the unique id index;
+    ``.`` follows ``-`` in byte order)."""
+    return '"conflict_id" >= ? AND "conflict_id" < ?', [f"{source}-", f"{source}."]
+
+
+def ensure_register(project: Project) -> None:
+    """Create the register tables if needed. Call it before opening the transaction that
+    passes its connection to :func:`replace_external_entries` (creating the feature table
+    is GDAL's job, on its own connection)."""
+    _ensure_tables(project)
+
+
+def _external_rows(source: str, frame: gpd.GeoDataFrame, rule_version: str, run_id: str,
+                   rules: RuleTable) -> gpd.GeoDataFrame:
+    missing = [c for c in _EXTERNAL_REQUIRED if c not in frame.columns]
+    if missing:
+        raise ConflictError("conflicts.external_columns", f"外部登记条目缺少列：{missing}",
+                            f"external register entries lack the columns {missing}")
+    ids = frame["conflict_id"].astype(str)
+    if not ids.str.startswith(f"{source}-").all() or ids.duplicated().any():
+        raise ConflictError("conflicts.external_ids",
+                            f"外部登记条目的编号须唯一且以 {source}- 开头",
+                            f"external entry ids must be unique and start with {source}-")
+    bad_sev = sorted(set(frame["severity"].astype(str)) - set(rules.severities))
+    if bad_sev:
+        raise ConflictError("conflicts.external_severity", f"未知的程度 {bad_sev}",
+                            f"unknown severities {bad_sev} (the rule table's words: "
+                            f"{', '.join(rules.severities)})")
+    geoms = frame.geometry.to_numpy()
+    if len(geoms) and not (np.isin(shapely.get_type_id(geoms), (3, 6))
+                           & ~shapely.is_empty(geoms)).all():
+        raise ConflictError("conflicts.external_geometry", "外部登记条目的几何须为非空面",
+                            "external entries need non-empty polygonal geometries")
+    n = len(frame)
+
+    def get(c: str, default: Any) -> pd.Series:
+        if c in frame.columns:
+            return pd.Series(frame[c].to_numpy(), dtype=object)
+        return pd.Series([default] * n, dtype=object)
+
+    area = frame["area_m2"].to_numpy(dtype=np.float64)
+    perim = shapely.length(geoms) if n else np.zeros(0)
+    data: dict[str, Any] = {c: get(c, None) for c in _REG_NAMES}
+    data.update({
+        "fid_a": frame["fid_a"].to_numpy(dtype=np.int64),
+        "fid_b": np.zeros(n, np.int64),  # a raster result has no feature ids
+        "class_a": get("class_a", None).where(get("class_a", None).notna(), get("name_a", None)),
+        "class_b": get("class_b", None).where(get("class_b", None).notna(), get("name_b", None)),
+        "rule_id": get("rule_id", None).where(get("rule_id", None).notna(),
+                                              frame["conflict_type"].astype(object)),
+        "resolution": get("resolution", "待定").fillna("待定"),
+        "pending": np.ones(n, np.int64), "pending_reason": get("pending_reason", "rule"),
+        "area_m2": area, "area_ha": area / 10_000.0, "area_mu": area / MU_M2,
+        "sliver": np.zeros(n, np.int64), "sliver_reason": pd.Series([None] * n, dtype=object),
+        "mean_width_m": np.divide(2 * area, perim, out=np.zeros(n), where=perim > 0),
+        "contained": np.zeros(n, np.int64), "rule_version": [rule_version] * n,
+        "run_id": [run_id] * n,
+    })
+    data["pending"] = (data["resolution"] == "待定").to_numpy().astype(np.int64)
+    data["pending_reason"] = data["pending_reason"].where(data["pending"] == 1, None)
+    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=frame.crs))
+
+
+def replace_external_entries(target: Project | sqlite3.Connection, source: str,
+                             frame: gpd.GeoDataFrame, *, rule_version: str, run_id: str,
+                             rules: Sequence[dict[str, Any]] = ()) -> dict[str, int]:
+    """Replace the register rows of an origin other than a layer pair (the 双评价 plan
+    check: ``source="AS"``) by ``frame``'s rows.
+
+    ``target``: a connection inside the caller's transaction (the register must exist, see
+    :func:`ensure_register`), or a :class:`Project` (tables ensured, own transaction).
+    ``source`` is the id prefix of its entries (2–6 capitals/digits, not ``CF``); every
+    ``conflict_id`` must be ``<source>-…`` and stable across reruns. ``frame`` carries at
+    least ``conflict_id``, ``conflict_type``, ``severity`` (a word of the rule table),
+    ``layer_a`` / ``fid_a`` (the feature), ``layer_b`` (e.g. the result raster's layer
+    name), ``area_m2`` and a polygonal geometry in the project CRS; other register columns
+    it carries are kept, missing ones become: ``fid_b`` 0, ``class_a`` / ``class_b`` the
+    names, ``rule_id`` the type, ``resolution`` 待定 (so ``pending`` 1, reason ``rule``),
+    ``sliver`` 0 (the source applied its own minimum area), ``mean_width_m`` 2A/P.
+    ``rules``: optional descriptions stored in ``mp_conflict_rules`` under ``rule_version``
+    (keys ``rule_id``, ``conflict_type``, ``type_name``, ``type_name_en``, ``severity``,
+    ``resolution``, ``message_zh``, ``message_en``, ``basis``), used by the export.
+
+    Pair detection and re-checks leave these rows alone (they delete by layer pair, and a
+    raster is never one side of a pair); this function touches only ``<source>-`` rows.
+    Returns ``{"removed": …, "inserted": …}``."""
+    if not _SOURCE.fullmatch(source) or source == "CF":
+        raise ConflictError("conflicts.external_source", f"来源代码 {source!r} 无效",
+                            f"invalid source code {source!r} (2–6 capitals or digits, not CF)")
+    rows = _external_rows(source, frame, rule_version, run_id, load_rules())
+    if isinstance(target, Project):
+        _ensure_tables(target)
+        with target.transaction() as conn:
+            return _replace_external(conn, source, rows, rule_version, rules)
+    if not _table_exists(target, REGISTER_TABLE):
+        raise ConflictError("conflicts.no_register", "差异图斑登记表不存在",
+                            "the conflict register does not exist (call ensure_register "
+                            "before the transaction)")
+    return _replace_external(target, source, rows, rule_version, rules)
+
+
+def _replace_external(conn: sqlite3.Connection, source: str, rows: gpd.GeoDataFrame,
+                      rule_version: str, rules: Sequence[dict[str, Any]]) -> dict[str, int]:
+    srs = conn.execute("SELECT srs_id FROM gpkg_geometry_columns WHERE table_name = ?",
+                       (REGISTER_TABLE,)).fetchone()[0]
+    where, params = _source_where(source)
+    with _bulk_mode(conn) as bulk:
+        removed = _delete_rows(conn, bulk, where, params)
+        _insert_rows(conn, bulk, rows, srs)
+    if removed:
+        _update_extent(conn)
+    else:
+        _update_extent(conn, grow=shapely.bounds(rows.geometry.to_numpy()) if len(rows)
+                       else np.zeros((0, 4)))
+    cols = ("rule_id", "conflict_type", "type_name", "type_name_en", "severity",
+            "resolution", "message_zh", "message_en", "basis")
+    if rules:
+        _create_meta_tables(conn)
+        names = ", ".join(f'"{c}"' for c in ("rule_version", *cols))
+        conn.executemany(f'INSERT OR REPLACE INTO "{RULES_TABLE}" ({names}) VALUES '
+                         f'({", ".join("?" for _ in range(len(cols) + 1))})',
+                         [(rule_version, *(r.get(c) for c in cols)) for r in rules])
+    return {"removed": removed, "inserted": len(rows)}
+
+
+def _stored_rule_messages(project: Project, rule_ids: Iterable[str]
+                          ) -> dict[str, tuple[str, str, tuple[Any, ...]]]:
+    """Messages of rule ids the pair rule table does not know (external sources), from
+    ``mp_conflict_rules`` (the latest row per id): id → (zh, en, rules-sheet row)."""
+    ids = sorted({str(r) for r in rule_ids if r})
+    if not ids:
+        return {}
+    with contextlib.closing(project.connect()) as conn:
+        if not _table_exists(conn, RULES_TABLE):
+            return {}
+        got = conn.execute(
+            f'SELECT "rule_id", "conflict_type", "type_name", "severity", "resolution", '
+            f'"message_zh", "message_en", "basis" FROM "{RULES_TABLE}" WHERE "rule_id" IN '
+            f'({", ".join("?" for _ in ids)}) ORDER BY "fid"', ids).fetchall()
+    return {r[0]: (r[5] or r[2] or "", r[6] or "", tuple(r)) for r in got}
+
+
 # =========================================================================== reading, pivots
 
 def read_register(project: Project, layer_a: str | None = None,
-                  layer_b: str | None = None) -> gpd.GeoDataFrame:
-    """The stored register (optionally one pair, in either order), sorted by conflict id."""
+                  layer_b: str | None = None, *, source: str | None = None
+                  ) -> gpd.GeoDataFrame:
+    """The stored register (optionally one pair, in either order, or the rows of one
+    external ``source``, see :func:`replace_external_entries`), sorted by conflict id."""
     import pyogrio
 
     with contextlib.closing(project.connect()) as conn:
@@ -1897,6 +2059,12 @@ def read_register(project: Project, layer_a: str | None = None,
         qa, qb = layer_a.replace("'", "''"), layer_b.replace("'", "''")
         where = (f"(layer_a = '{qa}' AND layer_b = '{qb}') OR "
                  f"(layer_a = '{qb}' AND layer_b = '{qa}')")
+    if source is not None:
+        if not _SOURCE.fullmatch(source):
+            raise ConflictError("conflicts.external_source", f"来源代码 {source!r} 无效",
+                                f"invalid source code {source!r}")
+        rng = f"conflict_id >= '{source}-' AND conflict_id < '{source}.'"
+        where = rng if where is None else f"({where}) AND {rng}"
     gdf = pyogrio.read_dataframe(project.gpkg, layer=REGISTER_TABLE, where=where,
                                  use_arrow=True)
     gdf = gdf.sort_values("conflict_id", kind="stable").reset_index(drop=True)
@@ -1988,6 +2156,9 @@ def export_register(project: Project, out_dir: str | Path, *,
     geom = reg.geometry.name if isinstance(reg, gpd.GeoDataFrame) else None
     table = pd.DataFrame(reg.drop(columns=[geom]) if geom else reg)
     msgs = {r.id: (r.message_zh, r.message_en) for r in rules.rules}
+    external = _stored_rule_messages(
+        project, set(table["rule_id"].dropna().astype(str)) - set(msgs)) if len(table) else {}
+    msgs.update({k: v[:2] for k, v in external.items()})
     table["message_zh"] = table["rule_id"].map(lambda r: msgs.get(r, ("未匹配任何规则", ""))[0])
     table["message_en"] = table["rule_id"].map(
         lambda r: msgs.get(r, ("", "no rule matched"))[1])
@@ -2046,7 +2217,7 @@ def export_register(project: Project, out_dir: str | Path, *,
     sheet("规则", [("rule_id", "type", "type_name", "severity", "resolution", "message_zh",
                   "message_en", "basis")] + [
         (r.id, r.type, rules.types[r.type]["zh"], r.severity, r.resolution, r.message_zh,
-         r.message_en, r.basis) for r in rules.rules])
+         r.message_en, r.basis) for r in rules.rules] + [v[2] for v in external.values()])
     wb.save(xlsx_path)
     return {"csv": csv_path, "xlsx": xlsx_path}
 

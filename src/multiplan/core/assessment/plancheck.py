@@ -6,28 +6,28 @@ Counting happens in the raster passes (feature ids rasterised on the assessment 
 counted per feature and class); this module turns the counts into entries, draws each
 entry's geometry (the offending cells inside the feature, as polygons) and stores them.
 
-**Seam to the conflict register.** ``core/conflicts.py`` keeps its register
-(``mp_conflicts``) per pair of vector layers and has no entry point for entries of another
-origin, so the entries go to this module's own GeoPackage feature table
-``mp_assessment_findings`` (MultiPolygon, project CRS; QGIS shows it), written by GDAL under
-a temporary name and swapped in inside the run-record transaction. Its columns follow the
-register's (``conflict_id``, ``conflict_type``, ``type_name``, ``severity``, ``layer_a`` /
-``fid_a`` / ``code_a`` / ``name_a`` = the plan feature, ``layer_b`` / ``code_b`` /
-``name_b`` = the assessment result and its classes, ``area_m2`` / ``area_ha`` / ``area_mu``,
-``township``, ``run_id``, ``rule_version``), so moving them into the register is a copy
-once it grows such an entry point; :func:`findings_frame` is the single place that shapes
-them.
+**In the conflict register.** The entries are rows of the conflict register
+(``mp_conflicts``, see :mod:`multiplan.core.conflicts`) of source ``AS``: ids
+``AS-<type>-<8 hex of the layer name>-<fid>``, types A1–A4, ``layer_a`` / ``fid_a`` /
+``code_a`` / ``name_a`` = the plan feature, ``layer_b`` / ``code_b`` / ``name_b`` = the
+assessment result and its classes, resolution 待定. :func:`store_findings` replaces them
+through :func:`~multiplan.core.conflicts.replace_external_entries` inside the run-record
+transaction (and drops the ``mp_assessment_findings`` table earlier versions wrote);
+:func:`read_findings` reads them back. :func:`findings_frame` is the single place that
+shapes them.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+#: The register source (id prefix) of the plan-check entries.
+SOURCE = "AS"
+#: The separate table earlier versions wrote the entries to (dropped on the next run).
 FINDINGS_TABLE = "mp_assessment_findings"
 MU_M2 = 10_000.0 / 15.0
 
@@ -69,7 +69,7 @@ def select_features(rule: dict[str, Any], codes: list[Any]) -> np.ndarray:
 
 def conflict_id(rule_id: str, layer: str, fid: int) -> str:
     """``AS-<type>-<8 hex of the layer name>-<fid>``: stable across reruns on the same data."""
-    return f"AS-{rule_id}-{hashlib.sha1(layer.encode('utf-8')).hexdigest()[:8]}-{int(fid)}"
+    return f"{SOURCE}-{rule_id}-{hashlib.sha1(layer.encode('utf-8')).hexdigest()[:8]}-{int(fid)}"
 
 
 def build_findings(rule: dict[str, Any], fs: FeatureSet, bad_cells: np.ndarray,
@@ -120,67 +120,70 @@ def findings_frame(findings: list[dict[str, Any]], geoms: list[Any], epsg: int,
             "type_name": f["type_name"], "type_name_en": f["type_name_en"],
             "severity": f["severity"], "layer_a": f["layer_a"], "fid_a": f["fid_a"],
             "code_a": f["code_a"], "name_a": f["name_a"],
+            "class_a": _class_l1(f["code_a"]) or f["name_a"],
             "layer_b": result_layers[f["result"]],
             "code_b": ",".join(str(c) for c in codes),
             "name_b": "、".join(class_names[f["result"]].get(c, str(c)) for c in codes),
+            "class_b": (result_layers[f["result"]].removeprefix("双评价_") + "·"
+                        + "、".join(class_names[f["result"]].get(c, str(c)) for c in codes)),
+            "rule_id": f["conflict_type"], "resolution": "待定",
             "area_m2": f["area_m2"], "area_ha": f["area_ha"], "area_mu": f["area_mu"],
             "share": f["share"], "township": tw, "run_id": run_id, "rule_version": rule_version,
         })
     cols = ["conflict_id", "conflict_type", "type_name", "type_name_en", "severity", "layer_a",
-            "fid_a", "code_a", "name_a", "layer_b", "code_b", "name_b", "area_m2", "area_ha",
-            "area_mu", "share", "township", "run_id", "rule_version"]
+            "fid_a", "code_a", "name_a", "class_a", "layer_b", "code_b", "name_b", "class_b",
+            "rule_id", "resolution", "area_m2", "area_ha", "area_mu", "share", "township",
+            "run_id", "rule_version"]
     import pandas as pd
 
     df = pd.DataFrame(rows, columns=cols)
     return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(g, crs=f"EPSG:{epsg}"))
 
 
-def write_temp_table(project: Any, frame: Any) -> str:
-    """Write the entries with GDAL under a temporary table name (swapped in later)."""
-    import uuid
+def _class_l1(code: Any) -> str | None:
+    """Level-1 class name of a 2023 code (the register's ``class_a``)."""
+    from multiplan.core.classification import load_scheme
 
-    import pyogrio
-
-    tmp = f"mp_tmp_findings_{uuid.uuid4().hex[:10]}"
-    pyogrio.write_dataframe(frame, project.gpkg, layer=tmp, driver="GPKG",
-                            geometry_type="MultiPolygon",
-                            layer_options={"SPATIAL_INDEX": "YES", "FID": "fid"})
-    return tmp
+    if not code:
+        return None
+    scheme = load_scheme("ydyh2023")
+    l1 = scheme.level1(code)
+    return scheme.name(l1) if l1 else None
 
 
-def swap_in(conn: Any, tmp: str) -> None:
-    """Replace ``mp_assessment_findings`` by the temporary table (inside a transaction)."""
-    from multiplan.core.project import _drop_gpkg_table, _rename_gpkg_table, _table_exists
+def rule_descriptions(rules: list[dict[str, Any]], basis: str) -> list[dict[str, Any]]:
+    """The plan-check rules as rows of the register's rule table (``mp_conflict_rules``)."""
+    return [{"rule_id": r["id"], "conflict_type": r["id"], "type_name": r.get("zh"),
+             "type_name_en": r.get("en"), "severity": r.get("severity"), "resolution": "待定",
+             "message_zh": r.get("zh"), "message_en": r.get("en"), "basis": basis}
+            for r in rules]
+
+
+def store_findings(conn: Any, frame: Any, *, run_id: str, rule_version: str,
+                   rules: list[dict[str, Any]]) -> dict[str, int]:
+    """Replace the ``AS`` rows of the conflict register by ``frame`` (inside the caller's
+    transaction; the register must exist, see :func:`multiplan.core.conflicts.
+    ensure_register`) and drop the legacy ``mp_assessment_findings`` table."""
+    from multiplan.core import conflicts as cf
+    from multiplan.core.project import _drop_gpkg_table, _table_exists
 
     if _table_exists(conn, FINDINGS_TABLE):
         _drop_gpkg_table(conn, FINDINGS_TABLE)
-    _rename_gpkg_table(conn, tmp, FINDINGS_TABLE)
-    conn.execute("UPDATE gpkg_contents SET description = ? WHERE table_name = ?",
-                 ("multiplan 双评价 plan-check entries (types A1–A4)", FINDINGS_TABLE))
-
-
-def drop_temp_table(project: Any, tmp: str) -> None:
-    from multiplan.core.project import _drop_gpkg_table
-
-    with contextlib.suppress(Exception), project.transaction() as conn:
-        _drop_gpkg_table(conn, tmp)
+    return cf.replace_external_entries(
+        conn, SOURCE, frame, rule_version=rule_version, run_id=run_id,
+        rules=rule_descriptions(rules, f"双评价 {rule_version}"))
 
 
 def read_findings(project: Any):
-    """The latest run's entries as a GeoDataFrame (empty when none were recorded)."""
-    import geopandas as gpd
-    import pyogrio
+    """The latest run's entries (register rows of source ``AS``) as a GeoDataFrame, sorted
+    by id (empty when none were recorded)."""
+    from multiplan.core import conflicts as cf
 
-    with contextlib.closing(project.connect()) as conn:
-        exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
-                              (FINDINGS_TABLE,)).fetchone()
-    if not exists:
-        return gpd.GeoDataFrame({"conflict_id": []}, geometry=[], crs=f"EPSG:{project.epsg}")
-    return pyogrio.read_dataframe(project.gpkg, layer=FINDINGS_TABLE)
+    return cf.read_register(project, source=SOURCE)
 
 
 def list_findings(project: Any) -> list[dict[str, Any]]:
     """The latest run's entries as dicts (no geometry)."""
     df = read_findings(project)
     return [{k: (None if (isinstance(v, float) and np.isnan(v)) else v) for k, v in r.items()}
-            for r in df.drop(columns="geometry").to_dict(orient="records")]
+            for r in df.drop(columns=df.geometry.name).to_dict(orient="records")]

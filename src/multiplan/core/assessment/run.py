@@ -8,8 +8,9 @@ Pass 2: 生态保护重要性 from level × patch concentration; mask 生态保�
 agriculture and urban and label their patches. Pass 3: patch correction (compactness) and
 the 5 → 3 (or 2) class mapping; zonal counts by township and plan zone; per-feature counts
 for the plan check. Then 承载规模, the outputs (COG under ``rasters/assessment/``,
-registered as layers of role ``assessment_result``), the findings and the run record, in
-that order — the record is written last, so an interrupted run leaves the gate false.
+registered as layers of role ``assessment_result``), the findings (rows of the conflict
+register) and the run record, in that order — the record is written last, so an
+interrupted run leaves the gate false.
 """
 
 from __future__ import annotations
@@ -45,12 +46,10 @@ from .patches import PatchAccumulator, PatchResult
 from .plancheck import (
     FeatureSet,
     build_findings,
-    drop_temp_table,
     findings_frame,
     rule_roles,
     select_features,
-    swap_in,
-    write_temp_table,
+    store_findings,
 )
 from .records import insert_run, latest_run
 
@@ -934,12 +933,7 @@ def run_assessment(project: Any, *, task: Task | None = None, block_size: int | 
                         timings={k: round(v, 3) for k, v in timings.items()},
                         patches=res["patches"], synthetic_inputs=synthetic,
                         class_scheme=params["classes"]["scheme"])
-    tmp_table = write_temp_table(project, frame)
-    try:
-        _register_and_record(project, pl, run, params, rinfo, fingerprints, cell, tmp_table)
-    except BaseException:
-        drop_temp_table(project, tmp_table)
-        raise
+    _register_and_record(project, pl, run, params, rinfo, fingerprints, cell, frame)
     task.progress(1.0, "完成 / done")
     return run
 
@@ -1033,10 +1027,14 @@ def _finalise_outputs(project: Any, pl: _Pipeline, written: list[str], tmp: Path
 
 def _register_and_record(project: Any, pl: _Pipeline, run: AssessmentRun,
                          params: dict[str, Any], rinfo: dict[str, str],
-                         fingerprints: dict[str, Any], cell: float, findings_table: str) -> None:
-    """Register the result rasters, swap in the plan-check entries, store the run record and
-    audit — in one SQLite transaction, so registry, entries and record never disagree."""
+                         fingerprints: dict[str, Any], cell: float, findings: Any) -> None:
+    """Register the result rasters, replace the plan-check entries in the conflict register
+    (source ``AS``), store the run record and audit — in one SQLite transaction, so
+    registry, entries and record never disagree."""
     from multiplan import __version__
+    from multiplan.core.conflicts import ensure_register
+
+    ensure_register(project)  # GDAL creates the table on its own connection, so before
 
     prev = latest_run(project)
     current_layers = {o["layer"] for o in run.outputs.values()}
@@ -1075,7 +1073,8 @@ def _register_and_record(project: Any, pl: _Pipeline, run: AssessmentRun,
                         "synthetic_inputs": run.synthetic_inputs},
             "notes": run.notes,
         })
-        swap_in(conn, findings_table)
+        store_findings(conn, findings, run_id=run.run_id, rule_version=rinfo["version_id"],
+                       rules=pl.rules)
         project._audit(conn, "assessment.run", run.run_id, {
             "params": rinfo["version_id"], "cell_size_m": cell,
             "outputs": sorted(o["layer"] for o in run.outputs.values()),
