@@ -28,19 +28,20 @@ def records(coords: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return rec
 
 
-def path_from_records(rec: np.ndarray, extra: np.ndarray | None = None,
+def path_from_records(*parts: np.ndarray,
                       fill_rule: Qt.FillRule = Qt.FillRule.OddEvenFill) -> QPainterPath:
-    """A QPainterPath from element records (plus optional ``extra`` records appended).
+    """A QPainterPath from element records (several arrays are joined in order).
 
-    The first record must be a move-to. An empty input gives an empty path.
+    The first record must be a move-to. An empty input gives an empty path. (The parts are
+    joined as bytes: ``np.concatenate`` would turn the big-endian records native.)
     """
     path = QPainterPath()
-    n = len(rec) + (len(extra) if extra is not None else 0)
+    n = sum(len(p) for p in parts)
     if n == 0:
         return path
     head = np.array([n], dtype=">i4").tobytes()
     tail = np.array([0, int(fill_rule.value)], dtype=">i4").tobytes()
-    body = rec.tobytes() if extra is None or not len(extra) else rec.tobytes() + extra.tobytes()
+    body = b"".join(p.astype(ELEMENT, copy=False).tobytes() for p in parts if len(p))
     stream = QDataStream(QByteArray(head + body + tail))
     stream >> path
     if stream.status() != QDataStream.Status.Ok:

@@ -158,8 +158,8 @@ def draw_vector(p: QPainter, spec: LayerSpec, view: View,
     st = spec.style
     if not len(data):
         return
-    chunks = data.visible_chunks(view.bounds())
-    if not len(chunks):
+    grouped, units = data.draw_units(view.bounds())
+    if not len(units):
         return
     dupp = view.device_upp
     band = band_of(dupp)
@@ -181,10 +181,10 @@ def draw_vector(p: QPainter, spec: LayerSpec, view: View,
         brushes = [QBrush(c) for c in colours]
         pens = None
     last = len(brushes) - 1
-    for c in chunks.tolist():
+    for c in units.tolist():
         if cancelled():
             raise Cancelled
-        for cls, path in data.chunk_paths(c, band).paths:
+        for cls, path in data.chunk_paths(c, band, grouped).paths:
             if pens is not None:
                 p.setPen(pens[min(cls, len(pens) - 1)])
             p.setBrush(brushes[min(cls, last)])

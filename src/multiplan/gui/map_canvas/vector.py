@@ -42,9 +42,14 @@ _POLYGON_TYPES = (3, 6)
 _LINE_TYPES = (1, 2, 5)
 _POINT_TYPES = (0, 4)
 
-#: Features per spatial chunk. Smaller chunks cull better in zoomed views; larger ones mean
-#: fewer paths at full extent (benchmarks/bench_canvas.py).
-CHUNK_SIZE = 512
+#: Features per spatial chunk: small, so zoomed views draw little beyond their edges.
+CHUNK_SIZE = 256
+#: Chunks per group: when many chunks are in view (far out), paths are built and drawn per
+#: group of consecutive chunks, so a full-extent view is a few thousand paths, not tens of
+#: thousands (benchmarks/bench_canvas.py).
+GROUP = 8
+#: Above this many visible chunks the view is drawn by groups.
+GROUP_AT = 48
 #: Features per step while preparing a layer (bounds GIL hold times; see module doc).
 STEP = 2000
 #: Path elements kept in the LOD cache per layer (≈ 24 bytes each in Qt).
@@ -85,6 +90,7 @@ class VectorData:
         self.chunk_offsets = np.zeros(1, dtype=np.int64)
         self.chunk_bounds = np.empty((0, 4))
         self.chunk_tree: shapely.STRtree | None = None
+        self.group_offsets = np.zeros(1, dtype=np.int64)  # feature offsets of chunk groups
         self.typical_size = 0.0
         self.dropped = 0  # features that could not be drawn (empty or of another family)
         self._fid_pos: dict[int, int] | None = None
@@ -146,6 +152,7 @@ class VectorData:
                                   np.maximum.reduceat(self.bounds[:, 3], starts)])
             self.chunk_bounds = cb
             self.chunk_tree = shapely.STRtree(shapely.box(*cb.T))
+            self.group_offsets = np.r_[chunk_offsets[:-1:GROUP], chunk_offsets[-1]]
         sizes = np.maximum(self.bounds[:, 2] - self.bounds[:, 0],
                            self.bounds[:, 3] - self.bounds[:, 1])
         self.typical_size = float(np.median(sizes)) if n else 0.0
@@ -274,15 +281,24 @@ class VectorData:
         return np.sort(np.concatenate(out)) if out else np.empty(0, dtype=np.int64)
 
     # ------------------------------------------------------------------ level of detail
-    def chunk_paths(self, chunk: int, band: int) -> ChunkPaths:
-        """The cached paths of ``chunk`` at ``band`` (built on first use)."""
-        key = (band, chunk)
+    def draw_units(self, box: tuple[float, float, float, float]) -> tuple[bool, np.ndarray]:
+        """What to draw for a view: ``(grouped, ids)`` — the visible chunks, or, when there
+        are many, the groups holding them."""
+        chunks = self.visible_chunks(box)
+        if len(chunks) > GROUP_AT:
+            return True, np.unique(chunks // GROUP)
+        return False, chunks
+
+    def chunk_paths(self, chunk: int, band: int, grouped: bool = False) -> ChunkPaths:
+        """The cached paths of ``chunk`` (or chunk group) at ``band``, built on first use."""
+        key = (band, -1 - chunk if grouped else chunk)
         with self._lock:
             hit = self._cache.get(key)
             if hit is not None:
                 self._cache.move_to_end(key)
                 return hit
-        f0, f1 = int(self.chunk_offsets[chunk]), int(self.chunk_offsets[chunk + 1])
+        offsets = self.group_offsets if grouped else self.chunk_offsets
+        f0, f1 = int(offsets[chunk]), int(offsets[chunk + 1])
         built = self._build_paths(f0, f1, 2.0 ** band)
         with self._lock:
             if key not in self._cache:
@@ -303,30 +319,33 @@ class VectorData:
             self._cache_elements = 0
 
     def _build_paths(self, f0: int, f1: int, tol: float) -> ChunkPaths:
+        """Paths of the features [f0, f1), one per class (a chunk has one run per class; a
+        group one per chunk, which are joined)."""
         r0, r1 = int(self.feature_rings[f0]), int(self.feature_rings[f1])
         c0, c1 = int(self.ring_offsets[r0]), int(self.ring_offsets[r1])
         rec, rfeat, rstart, sq, sqfeat = lod_records(
             self.coords[c0:c1], self.ring_offsets[r0:r1 + 1] - c0,
             self.ring_exterior[r0:r1], self.ring_feature[r0:r1] - f0, tol, self.kind)
         classes = self.classes[f0:f1]
-        change = np.flatnonzero(np.r_[True, classes[1:] != classes[:-1]]) if len(classes) \
-            else np.empty(0, dtype=np.int64)
-        run_starts = change
-        run_ends = np.r_[change[1:], len(classes)]
+        if not len(classes):
+            return ChunkPaths([], 0)
+        run_starts = np.flatnonzero(np.r_[True, classes[1:] != classes[:-1]])
+        run_ends = np.r_[run_starts[1:], len(classes)]
         rec_bounds = np.r_[rstart, len(rec)]
-        ra = np.searchsorted(rfeat, run_starts, "left")
-        rb = np.searchsorted(rfeat, run_ends, "left")
-        sa = np.searchsorted(sqfeat, run_starts, "left")
-        sb = np.searchsorted(sqfeat, run_ends, "left")
+        ra = rec_bounds[np.searchsorted(rfeat, run_starts, "left")]
+        rb = rec_bounds[np.searchsorted(rfeat, run_ends, "left")]
+        sa = np.searchsorted(sqfeat, run_starts, "left") * 5
+        sb = np.searchsorted(sqfeat, run_ends, "left") * 5
+        run_class = classes[run_starts]
         paths = []
-        for k, start in enumerate(run_starts.tolist()):
-            a, b = rec_bounds[ra[k]], rec_bounds[rb[k]]
-            s, e = sa[k] * 5, sb[k] * 5
-            if a == b and s == e:
-                continue
-            body = rec[a:b] if a < b else sq[s:e]
-            extra = sq[s:e] if a < b and s < e else None
-            paths.append((int(classes[start]), path_from_records(body, extra)))
+        for cls in np.unique(run_class).tolist():
+            runs = np.flatnonzero(run_class == cls)
+            parts = [rec[a:b] for a, b in zip(ra[runs].tolist(), rb[runs].tolist(),
+                                             strict=True) if a < b]
+            parts += [sq[a:b] for a, b in zip(sa[runs].tolist(), sb[runs].tolist(),
+                                             strict=True) if a < b]
+            if parts:
+                paths.append((int(cls), path_from_records(*parts)))
         return ChunkPaths(paths, len(rec) + len(sq))
 
     def subset_paths(self, positions: np.ndarray, band: int) -> list[tuple[int, QPainterPath]]:
@@ -347,7 +366,7 @@ class VectorData:
             self.kind)
         if not len(rec) and not len(sq):
             return []
-        return [(0, path_from_records(rec if len(rec) else sq, sq if len(rec) else None))]
+        return [(0, path_from_records(rec, sq))]
 
 
 def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
