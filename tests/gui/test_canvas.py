@@ -232,3 +232,56 @@ def test_hidden_layer_is_not_drawn(canvas: MapCanvas, qtbot) -> None:
     assert canvas.drawn_layers == []
     img = canvas.grab().toImage()
     assert img.pixelColor(300, 200) == WHITE
+
+
+def test_class_raster_drawn_in_its_class_colours(tmp_path) -> None:
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from multiplan.gui.map_canvas.raster import load_raster
+
+    values = np.zeros((40, 60), dtype=np.uint8)
+    values[:, :20] = 1
+    values[:, 20:40] = 2  # right third stays 0: no class, transparent
+    path = tmp_path / "classes.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=60, height=40, count=1, dtype="uint8",
+                       crs="EPSG:4549", transform=from_origin(500_000, 3_400_040, 1.0, 1.0),
+                       nodata=0) as ds:
+        ds.write(values, 1)
+    data = load_raster(path, "classes", classes={1: ("适宜", RED), 2: ("不适宜", BLUE)})
+    assert [label for label, _ in data.legend] == ["适宜", "不适宜"]
+    view = View(500_030, 3_400_020, 0.25, 320, 200)
+    img = render_layers([LayerSpec("r", data, LayerStyle(fill=None))], view)
+    assert colour_at(img, pixel(view, 500_010, 3_400_020)) == RED
+    assert colour_at(img, pixel(view, 500_030, 3_400_020)) == BLUE
+    assert colour_at(img, pixel(view, 500_050, 3_400_020)) == (255, 255, 255)
+
+
+def test_a_150k_row_attribute_table_opens_at_once(qtbot) -> None:
+    import time
+
+    import pandas as pd
+
+    from multiplan.gui.attribute_table import AttributeTable
+
+    n = 150_000
+    rng = np.random.default_rng(1)
+    attrs = pd.DataFrame({"YDYHFLDM": rng.choice(["0101", "0301", "0701", "1207"], n),
+                          "TBMJ": rng.uniform(10, 1e5, n)},
+                         index=pd.Index(np.arange(1, n + 1), name="fid"))
+    table = AttributeTable()
+    qtbot.addWidget(table)
+    table.resize(800, 400)
+    table.show()
+    table.set_layers({"big": ("big", attrs)})
+    t0 = time.perf_counter()
+    table.show_layer("big")
+    qtbot.waitExposed(table)
+    opened = time.perf_counter() - t0
+    model = table.model
+    assert model.total() == n and model.rowCount() == model.BATCH  # the rest on demand
+    assert opened < 1.0, f"{opened:.2f} s"  # generous: it is ~10 ms
+    table.view.scrollToBottom()
+    assert model.rowCount() > model.BATCH  # the view asked for more as it scrolled
+    table.set_filter("TBMJ", "lt", "1000")
+    assert model.shown() == int((attrs["TBMJ"] < 1000).sum())

@@ -369,3 +369,23 @@ def test_window_state_is_remembered_outside_the_user_profile(open_window, qtbot)
     qtbot.addWidget(fresh)
     assert (fresh.size().width(), fresh.size().height()) == (711, 533)
     assert fresh.tasks_dock.isHidden()
+
+
+def test_a_layer_that_cannot_be_read_is_reported_once(open_window, sample: Path,
+                                                       monkeypatch, dialogs) -> None:
+    from multiplan.core.errors import ProjectError
+    from multiplan.gui import main_window
+
+    real = main_window.load_layer
+
+    def broken(folder, rec, task=None):
+        if rec.name == "河流":
+            raise ProjectError("layer.broken", "图层已损坏", "the layer is broken")
+        return real(folder, rec, task)
+
+    monkeypatch.setattr(main_window, "load_layer", broken)
+    win = open_window(sample)
+    assert [d[2] for d in dialogs if d[0] == "critical"] == ["河流: 图层已损坏"]
+    item = win.layer_item("河流")
+    assert item.isDisabled() and not win.layer_tree.is_checked("河流")
+    assert PARCELS in win.canvas.drawn_layers and "河流" not in win.canvas.layer_names()

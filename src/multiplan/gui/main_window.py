@@ -799,9 +799,12 @@ class MainWindow(QMainWindow):
             old = self.records.get(name)
             if old is None:
                 self.records[name] = rec
+                # a new plan layer shows (the user just imported it); rasters and results
+                # that would cover the map wait until they are switched on
                 self.layer_tree.add_layer(rec, rec.kind == "vector"
                                           and rec.name != CONFLICTS_LAYER
-                                          or rec.role == "assessment_result")
+                                          and rec.role not in ("assessment_result",
+                                                               "assessment_factor"))
                 to_load.append(rec)
             elif (name in reload or old.imported_at != rec.imported_at
                   or old.source_sha256 != rec.source_sha256):
