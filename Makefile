@@ -14,7 +14,7 @@ help:
 	@echo "make run         open the desktop app on the sample county project ($(SAMPLE)/)"
 	@echo "make test        run the whole test suite (headless, QT_QPA_PLATFORM=offscreen)"
 	@echo "make lint        ruff check"
-	@echo "make screenshot  start the app under Xvfb and save screenshots/main_window.png"
+	@echo "make screenshot  start the app under Xvfb and save screenshots/main_window.png (and _en)"
 	@echo "make sample      build the sample project (python sample_data/build_sample.py)"
 	@echo "make bootstrap   only install what is missing (system packages, .venv)"
 
@@ -54,6 +54,7 @@ screenshot:
 	@$(BOOTSTRAP) screenshot
 	$(need_sample)
 	$(PY) scripts/screenshot.py $(SAMPLE) screenshots/main_window.png
+	$(PY) scripts/screenshot.py $(SAMPLE) screenshots/main_window_en.png --lang en
 
 sample:
 	@$(BOOTSTRAP) sample

@@ -117,8 +117,12 @@ def main() -> int:
             return 2
     xvfb, display = start_xvfb(args.size)
     app = None
+    config = tempfile.TemporaryDirectory(prefix="multiplan-screenshot-")
     try:
-        env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb")
+        # a fresh settings folder: the default window (not the user's saved layout), and the
+        # user's profile is never written
+        env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb",
+                   XDG_CONFIG_HOME=config.name)
         with tempfile.TemporaryFile() as log:
             app = subprocess.Popen(
                 [sys.executable, "-m", "multiplan.gui.app", args.project, "--lang", args.lang,
@@ -137,6 +141,7 @@ def main() -> int:
                     proc.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+        config.cleanup()
 
 if __name__ == "__main__":
     sys.exit(main())
