@@ -485,6 +485,21 @@ def test_snapping_to_vertices_then_segments(project: Project) -> None:
     s.close(discard=True)
 
 
+def test_snapping_to_a_line_layer(project: Project) -> None:
+    rivers = project.read_layer("河流")
+    line = rivers.geometry.iloc[0]
+    first = line.geoms[0] if line.geom_type == "MultiLineString" else line
+    (x0, y0), (x1, y1) = first.coords[0], first.coords[1]
+    snap = Snapper([SnapIndex.from_project(project, "河流")])
+    hit = snap.snap(x0 + 0.2, y0 - 0.1, 1.0)
+    assert (hit.kind, hit.x, hit.y, hit.layer) == ("vertex", x0, y0, "河流")
+    mx, my = (x0 + x1) / 2, (y0 + y1) / 2
+    tol = 0.25 * math.hypot(x1 - x0, y1 - y0)
+    hit = snap.snap(mx, my, tol)
+    assert hit.kind == "segment" and hit.distance < 1e-6
+    assert Point(hit.x, hit.y).distance(line) < 1e-6
+
+
 def test_snap_index_on_a_synthetic_150k_layer() -> None:
     n = 388  # 388 × 388 ≈ 150k squares of 50 m
     xs, ys = np.meshgrid(np.arange(n) * 50.0, np.arange(n) * 50.0)

@@ -57,6 +57,7 @@ from typing import Any, BinaryIO, Self
 
 import numpy as np
 import shapely
+import shapely.ops
 from shapely.geometry.base import BaseGeometry
 
 from . import classification as cls
@@ -1585,7 +1586,8 @@ class Snapper:
         if best is not None or not self.segments:
             return best
         for name, fid, g in cands:
-            got2 = nearest_segment(g, x, y)
+            got2 = (nearest_segment(g, x, y) if polygon_parts(g)
+                    else _nearest_on_linework(g, x, y))
             if got2 is not None and got2[2] <= tolerance and (best is None
                                                               or got2[2] < best.distance):
                 ref, (px, py), d = got2
@@ -1593,9 +1595,33 @@ class Snapper:
         return best
 
 
+#: the vertex reference of a snap onto a line or point layer (no polygon rings there)
+NO_VERTEX = VertexRef(-1, -1, -1)
+
+
+def _nearest_on_linework(g: BaseGeometry, x: float, y: float
+                         ) -> tuple[VertexRef, tuple[float, float], float] | None:
+    """Nearest point on a line geometry (points have no segments)."""
+    if g is None or g.is_empty or shapely.get_dimensions(g) != 1:
+        return None
+    pt = shapely.Point(x, y)
+    on = shapely.line_interpolate_point(g, shapely.line_locate_point(g, pt)) \
+        if g.geom_type == "LineString" else shapely.ops.nearest_points(g, pt)[0]
+    return NO_VERTEX, (float(on.x), float(on.y)), float(on.distance(pt))
+
+
 def _nearest_vertex_excluding(g: BaseGeometry, x: float, y: float,
                               exclude_xy: tuple[float, float] | None
                               ) -> tuple[VertexRef, float, float, float] | None:
+    if not polygon_parts(g):  # lines and points: their coordinates are the vertices
+        xy = shapely.get_coordinates(g)
+        if exclude_xy is not None:
+            xy = xy[(xy[:, 0] != exclude_xy[0]) | (xy[:, 1] != exclude_xy[1])]
+        if not len(xy):
+            return None
+        d = np.hypot(xy[:, 0] - x, xy[:, 1] - y)
+        i = int(np.argmin(d))
+        return NO_VERTEX, float(d[i]), float(xy[i, 0]), float(xy[i, 1])
     if exclude_xy is None:
         got = nearest_vertex(g, x, y)
         if got is None:
