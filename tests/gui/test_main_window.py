@@ -166,6 +166,37 @@ def test_dem_raster_is_drawn_as_hillshade(own: MainWindow, wait_drawn) -> None:
     assert (255, 255, 255) not in colours and len(colours) > 3  # shaded, not flat
 
 
+def _drag(tree, item, target, above: bool) -> None:
+    """Drop ``item`` on the upper or lower edge of ``target``'s row: the drop event a drag
+    ends with, handed to the tree's handler (Qt delivers drop events only to the target of
+    a drag its drag manager runs, which needs a real mouse)."""
+    from PySide6.QtGui import QDropEvent
+
+    tree.setCurrentItem(item)
+    mime = tree.model().mimeData([tree.indexFromItem(item)])
+    rect = tree.visualItemRect(target)
+    pos = QPointF(rect.center().x(), rect.top() + 2 if above else rect.bottom() - 2)
+    drop = QDropEvent(pos, Qt.DropAction.MoveAction, mime, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    tree.dropEvent(drop)
+
+
+def test_drag_and_drop_moves_layers_within_their_group_only(own: MainWindow) -> None:
+    tree = own.layer_tree
+    names = tree.layer_names()
+    _drag(tree, own.layer_item(PARCELS), own.layer_item("行政区"), above=True)
+    moved = tree.layer_names()
+    assert moved.index(PARCELS) == moved.index("行政区") - 1
+    assert own.canvas.layer_names().index(PARCELS) > own.canvas.layer_names().index("行政区")
+    assert own.undo_action.text() == "撤销 调整图层顺序"
+    # a 县级 layer dropped among the control lines stays in its level's group
+    _drag(tree, own.layer_item(PARCELS), own.layer_item("生态保护红线"), above=True)
+    assert tree.layer_names() == moved
+    assert own.layer_item(PARCELS).parent().text(0) == "县级"
+    own.undo_action.trigger()
+    assert tree.layer_names() == names
+
+
 def test_drag_reorder_changes_the_draw_order_and_undoes(own: MainWindow, qtbot) -> None:
     order = own.canvas.layer_names()
     assert order.index("生态保护红线") > order.index(PARCELS)  # lines above fills

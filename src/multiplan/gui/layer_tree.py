@@ -402,11 +402,16 @@ class LayerTree(QTreeWidget):
         dragged = self.currentItem()
         if dragged is None or dragged.data(0, LEGEND_ROLE) is not None:
             return None
-        target = self.itemAt(event.position().toPoint())
-        if target is not None and target.data(0, LEGEND_ROLE) is not None:
-            target = target.parent()
-        indicator = self.dropIndicatorPosition()
-        below = indicator == QAbstractItemView.DropIndicatorPosition.BelowItem
+        pos = event.position().toPoint()
+        target = self.itemAt(pos)
+        below = False
+        if target is not None:
+            # upper half of a row: above it; lower half: below it (computed here, not taken
+            # from the view, so that the rule is the same for every drop)
+            rect = self.visualItemRect(target)
+            below = pos.y() > rect.center().y()
+            if target.data(0, LEGEND_ROLE) is not None:  # onto a legend entry: its layer
+                target, below = target.parent(), True
         if dragged.parent() is None:  # a group: among the groups
             if target is None:
                 return self.invisibleRootItem(), self.topLevelItemCount()
@@ -417,7 +422,7 @@ class LayerTree(QTreeWidget):
         parent = dragged.parent()
         if target is None:
             return None
-        if target is parent:  # onto its own group: to the top
+        if target is parent:  # onto its own group's row: to the top
             return parent, 0
         if target.parent() is not parent:
             return None  # layers stay in their group (the group is their level)

@@ -990,8 +990,6 @@ class MainWindow(QMainWindow):
         shows them in the identify panel and highlights the first."""
         if self.project is None or self._areas is None:
             return []
-        import shapely
-
         features: list[Feature] = []
         control = [(n, self.layer_title(n), self.records[n], ly.data, ly.attributes)
                    for n, ly in self.loaded.items()
@@ -1030,7 +1028,6 @@ class MainWindow(QMainWindow):
             self.canvas.set_highlight(first.layer, [first.fid])
         else:
             self.canvas.clear_highlight()
-        del shapely
         return features
 
     def _identify_raster(self, name: str, layer: LoadedLayer, x: float,
