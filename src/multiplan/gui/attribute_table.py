@@ -107,7 +107,10 @@ class FeatureTableModel(QAbstractTableModel):
         super().__init__(parent)
         self.attrs = attrs
         self.columns = [str(c) for c in attrs.columns]
-        self._arrays = [attrs[c].to_numpy() for c in attrs.columns]
+        # numpy columns as they are; Arrow-backed ones (pandas ≥ 3 strings) are indexed per
+        # cell: converting a 150k-row column to Python objects up front costs ~20 ms each
+        self._arrays = [attrs.iloc[:, i].to_numpy() if isinstance(attrs.dtypes.iloc[i], np.dtype)
+                        else attrs.iloc[:, i].array for i in range(attrs.shape[1])]
         self._numeric = [pd.api.types.is_numeric_dtype(attrs[c]) for c in attrs.columns]
         self.fids = attrs.index.to_numpy()
         n = len(attrs)
@@ -172,7 +175,7 @@ class FeatureTableModel(QAbstractTableModel):
         if column < 0 or column >= len(self.columns):
             s = pd.Series(self.fids)
         else:
-            s = pd.Series(self._arrays[column])
+            s = self.attrs.iloc[:, column].reset_index(drop=True)
             if not self._numeric[column]:
                 s = s.astype("string")
         self._order = s.sort_values(ascending=asc, kind="stable",
