@@ -236,7 +236,7 @@ def test_hidden_layer_is_not_drawn(canvas: MapCanvas, qtbot) -> None:
 
 def test_class_raster_drawn_in_its_class_colours(tmp_path) -> None:
     import rasterio
-    from rasterio.transform import from_origin
+    from affine import Affine
 
     from multiplan.gui.map_canvas.raster import load_raster
 
@@ -245,7 +245,7 @@ def test_class_raster_drawn_in_its_class_colours(tmp_path) -> None:
     values[:, 20:40] = 2  # right third stays 0: no class, transparent
     path = tmp_path / "classes.tif"
     with rasterio.open(path, "w", driver="GTiff", width=60, height=40, count=1, dtype="uint8",
-                       crs="EPSG:4549", transform=from_origin(500_000, 3_400_040, 1.0, 1.0),
+                       crs="EPSG:4549", transform=Affine(1.0, 0.0, 500_000, 0.0, -1.0, 3_400_040),
                        nodata=0) as ds:
         ds.write(values, 1)
     data = load_raster(path, "classes", classes={1: ("适宜", RED), 2: ("不适宜", BLUE)})
