@@ -2,6 +2,42 @@
 <!DOCTYPE TS>
 <TS version="2.1" language="en_US" sourcelanguage="zh_CN">
 <context>
+    <name></name>
+    <message>
+        <source>解锁管控线图层</source>
+        <translation>Unlock a control-line layer</translation>
+    </message>
+    <message>
+        <source>选择地类代码</source>
+        <extracomment>English for the Chinese source strings, used when the app runs in English and the Qt translation has no entry yet.</extracomment>
+        <translation>Choose a land-use code</translation>
+    </message>
+    <message>
+        <source>按代码或名称搜索</source>
+        <translation>Search by code or name</translation>
+    </message>
+    <message>
+        <source>批量编辑 {0} 个要素的属性</source>
+        <translation>Batch edit the attributes of {0} features</translation>
+    </message>
+    <message>
+        <source>（多个值，留空不改）</source>
+        <translation>(several values; leave empty to keep)</translation>
+    </message>
+    <message>
+        <source>选择…</source>
+        <translation>Choose…</translation>
+    </message>
+    <message>
+        <source>合并要素</source>
+        <translation>Merge features</translation>
+    </message>
+    <message>
+        <source>合并后保留哪个要素的属性？</source>
+        <translation>Keep the attributes of which feature?</translation>
+    </message>
+</context>
+<context>
     <name>AttributeTable</name>
     <message>
         <source>包含</source>
