@@ -43,9 +43,7 @@ def shared_vertex(ctl: EditingController, fid: int) -> tuple[float, float, list[
     raise AssertionError("no shared vertex")
 
 
-@pytest.fixture
-def editor(open_window, sample_copy: Path, wait_drawn, qtbot):
-    win = open_window(sample_copy)
+def _open_editor(win: MainWindow, wait_drawn) -> EditingController:
     ctl = install_editing(win)
     ctl.form_after_add = False
     assert ctl.start_editing(PARCELS)
@@ -53,16 +51,66 @@ def editor(open_window, sample_copy: Path, wait_drawn, qtbot):
     x0, y0, x1, y1 = g.bounds
     win.canvas.zoom_to_extent((x0 - 100, y0 - 100, x1 + 100, y1 + 100))
     wait_drawn(win)
-    yield win, ctl
-    if ctl.session is not None:
+    return ctl
+
+
+@pytest.fixture(scope="module")
+def shared_editor(qapp, sample: Path, tmp_path_factory: pytest.TempPathFactory):
+    """One window editing a copy of the sample for the tests that do not save: each test
+    starts from the discarded session (opening the county once saves seconds per test)."""
+    import shutil
+
+    from PySide6.QtTest import QTest
+
+    folder = tmp_path_factory.mktemp("editing") / "changxing"
+    shutil.copytree(sample, folder)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(QMessageBox, "critical", lambda *a, **k: None)
+        mp.setattr(QMessageBox, "question",
+                   lambda *a, **k: QMessageBox.StandardButton.Discard)
+        win = MainWindow(None)
+        win.resize(1400, 900)
+        win.show()
+        assert win.open_project(folder)
+
+        def wait(w: MainWindow) -> None:
+            for _ in range(3000):
+                if not w.loading and w.canvas.is_current():
+                    return
+                QTest.qWait(10)
+            raise AssertionError("the map was not drawn")
+
+        ctl = _open_editor(win, wait)
+        yield win, ctl
         ctl.session.close(discard=True)
         ctl.session = None
+        win.undo_stack.setClean()
+        win.close()
+        win.deleteLater()
+
+
+@pytest.fixture
+def editor(shared_editor, wait_drawn, qtbot):
+    win, ctl = shared_editor
+    ctl.discard_edits()
+    win.undo_stack.clear()
+    win.canvas.clear_selection()
+    ctl.snap_action.setChecked(True)
+    ctl.topo_action.setChecked(False)
+    g = ctl.session.feature(1).geometry
+    x0, y0, x1, y1 = g.bounds
+    win.canvas.zoom_to_extent((x0 - 100, y0 - 100, x1 + 100, y1 + 100))
+    wait_drawn(win)
+    qtbot.waitUntil(ctl.display_current, timeout=20000)
+    yield win, ctl
+    ctl.tools.set_tool(None)
+    for act in ctl.tool_actions.values():
+        act.setChecked(False)
 
 
 def settle(qtbot, ctl: EditingController) -> None:
     """Wait until the edited layer is redrawn with the edits."""
-    qtbot.waitUntil(lambda: not ctl._fresh and not ctl._rebuild_timer.isActive(),
-                    timeout=20000)
+    qtbot.waitUntil(ctl.display_current, timeout=20000)
 
 
 def test_draw_a_polygon_and_undo_redo_from_the_window(editor, qtbot) -> None:
@@ -156,6 +204,44 @@ def test_split_the_selected_parcel_by_a_drawn_line(editor, qtbot) -> None:
     assert win.undo_action.text() == "撤销 分割要素"
 
 
+def test_reshape_the_selected_parcel_outwards(editor, qtbot) -> None:
+    win, ctl = editor
+    ctl.snap_action.setChecked(False)
+    g = ctl.session.feature(1).geometry
+    ring = list(g.geoms[0].exterior.coords)
+    edges = [(ring[i], ring[i + 1]) for i in range(len(ring) - 1)]
+    (ax, ay), (bx, by) = max(edges, key=lambda e: shapely.LineString(e).length)
+    length = shapely.LineString([(ax, ay), (bx, by)]).length
+    tx, ty = (bx - ax) / length, (by - ay) / length
+    mx, my = (ax + bx) / 2, (ay + by) / 2
+    inside = g.representative_point()
+    side = 1 if (inside.x - mx) * -ty + (inside.y - my) * tx > 0 else -1
+    nx, ny = ty * side, -tx * side  # the outward normal of the edge
+    w = min(length / 4, 20.0)
+    path = [(mx - w * tx - nx, my - w * ty - ny), (mx - w * tx + 3 * w * nx, my - w * ty
+                                                    + 3 * w * ny),
+            (mx + w * tx + 3 * w * nx, my + w * ty + 3 * w * ny),
+            (mx + w * tx - nx, my + w * ty - ny)]
+    win.canvas.set_selection(PARCELS, [1])
+    ctl.set_tool("reshape")
+    clicks = [px(win, x, y) for x, y in path]
+    for p in clicks[:-1]:
+        qtbot.mouseClick(win.canvas, Qt.MouseButton.LeftButton, pos=p)
+    qtbot.mouseDClick(win.canvas, Qt.MouseButton.LeftButton, pos=clicks[-1])
+    drawn = shapely.Polygon([world(win, p) for p in clicks])
+    got = ctl.session.feature(1).geometry
+    assert got.area > g.area
+    assert got.area == pytest.approx(g.union(drawn).area, rel=1e-6)
+    assert win.undo_action.text() == "撤销 重塑边界"
+    # in English the undo entry carries the English label
+    ctl.lang = "en"
+    try:
+        ctl.run(lambda s: s.delete([2]))
+        assert win.undo_stack.undoText() == "Delete features"
+    finally:
+        ctl.lang = "zh"
+
+
 def test_merge_and_attribute_form_with_code_picker(editor, qtbot, monkeypatch) -> None:
     win, ctl = editor
     _, _, others = shared_vertex(ctl, 1)
@@ -214,8 +300,10 @@ def test_merge_and_attribute_form_with_code_picker(editor, qtbot, monkeypatch) -
     assert win.undo_action.text() == "撤销 批量修改属性"
 
 
-def test_save_writes_the_layer_and_clears_edit_undo(editor, qtbot, wait_drawn) -> None:
-    win, ctl = editor
+def test_save_writes_the_layer_and_clears_edit_undo(open_window, sample_copy: Path,
+                                                    wait_drawn) -> None:
+    win = open_window(sample_copy)
+    ctl = _open_editor(win, wait_drawn)
     win.canvas.set_selection(PARCELS, [1, 2])
     ctl.delete_selected()
     assert win.undo_action.text() == "撤销 删除要素"

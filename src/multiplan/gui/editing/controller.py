@@ -114,6 +114,7 @@ class EditingController(QObject):
         self._adapters: list[_EditUndo] = []
         self._fresh: dict[int, Any] = {}
         self._rebuild_seq = 0
+        self._shown_seq = 0
         self._rebuild_timer = QTimer(self)
         self._rebuild_timer.setSingleShot(True)
         self._rebuild_timer.setInterval(200)
@@ -610,8 +611,13 @@ class EditingController(QObject):
                 if c.geometry_changed:
                     f = s.feature(c.fid)
                     self._fresh[c.fid] = f.geometry if f is not None else None
+        self._rebuild_seq += 1  # a redraw started before this edit is out of date
         self.tools.overlay.update()
         self._rebuild_timer.start()
+
+    def display_current(self) -> bool:
+        """True when the canvas shows the edited layer with every edit so far."""
+        return not self._rebuild_timer.isActive() and self._shown_seq == self._rebuild_seq
 
     def _rebuild_display(self) -> None:
         """Redraw the edited layer with the unsaved edits (drawing data built in a thread)."""
@@ -619,6 +625,7 @@ class EditingController(QObject):
         name = s.layer if s is not None else None
         loaded = self.window.loaded.get(name) if name else None
         if s is None or loaded is None or loaded.attributes is None:
+            self._shown_seq = self._rebuild_seq  # nothing drawn to update
             return
         pending = s.buffer.pending()
         touched = pending["changed"] + pending["deleted"]
@@ -634,7 +641,6 @@ class EditingController(QObject):
         attrs = pd.concat([loaded.attributes[keep], extra.reindex(
             columns=loaded.attributes.columns)]) if len(extra) else loaded.attributes[keep]
         rec = loaded.record
-        self._rebuild_seq += 1
         seq = self._rebuild_seq
 
         def work(task: Any) -> Any:
@@ -665,4 +671,5 @@ class EditingController(QObject):
         if keep:
             self.canvas.set_selection(name, keep, emit=False)
         self._fresh.clear()
+        self._shown_seq = seq
         self.tools.overlay.update()
