@@ -641,7 +641,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("gui", help="打开桌面程序 / open the desktop window")
     g.add_argument("project", nargs="?", help="项目文件夹 / project folder (default: the sample "
                                               "county)")
-    g.add_argument("--lang", default="zh", choices=["zh", "en"], help="界面语言 / UI language")
+    g.add_argument("--lang", default=None, choices=["zh", "en"],
+                   help="界面语言 / UI language (default: the saved setting, else Chinese)")
     g.set_defaults(func=cmd_gui)
     return p
 
