@@ -60,11 +60,13 @@ def run(project: str | None, lang: str | None = None,
     application's exit code.
     """
     from . import i18n
+    from .editing import install_editing
     from .main_window import MainWindow
 
     app = get_app(argv)
     used = i18n.install(app, language(lang))
     window = MainWindow(project, lang=used)
+    window.editing = install_editing(window)  # the 编辑 menu and toolbar (issue 7)
     window.show()
     return app.exec()
 
