@@ -85,8 +85,9 @@ def worker(tool: str, data: Path, layer: str, out: Path, threads: int) -> None:
         b = _unpack(z, layer)
     a_ids = np.arange(len(a))
     b_ids = np.arange(len(b))
+    import geopandas as gpd
+
     if tool == "geopandas":
-        import geopandas as gpd
 
         da = gpd.GeoDataFrame({"a_id": a_ids}, geometry=a, crs=4549)
         db = gpd.GeoDataFrame({"b_id": b_ids}, geometry=b, crs=4549)
@@ -94,23 +95,25 @@ def worker(tool: str, data: Path, layer: str, out: Path, threads: int) -> None:
         def run():
             return gpd.overlay(da, db, how="intersection", keep_geom_type=True)
     else:
-        import geopandas  # noqa: F401  (imported before timing, as for geopandas)
+        import pyproj  # geopandas and the CRS object exist before timing, as for geopandas
 
         from multiplan.core.overlay import overlay_intersection
 
+        crs = pyproj.CRS.from_epsg(4549)
+
         def run():
-            return overlay_intersection(a, b, threads=threads).to_frame(a_ids, b_ids,
-                                                                         crs=4549)
+            return overlay_intersection(a, b, threads=threads).to_frame(a_ids, b_ids, crs=crs)
 
     base = _vm("VmRSS")
     reset = _rss_reset()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     frame = run()
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     peak = _vm("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     np.savez(out, a=frame["a_id"].to_numpy(np.int64), b=frame["b_id"].to_numpy(np.int64),
              area=frame.geometry.area.to_numpy())
-    print(json.dumps({"seconds": seconds, "peak_rss_mib": peak, "base_rss_mib": base,
+    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "peak_rss_mib": peak,
+                      "base_rss_mib": base,
                       "peak_method": "VmHWM after clear_refs" if reset else "ru_maxrss",
                       "pieces": len(frame)}))
 
@@ -123,6 +126,20 @@ def _cpu_jiffies() -> tuple[int, int]:
     vals = [int(x) for x in fields[:8]]
     idle = vals[3] + vals[4]
     return sum(vals) - idle, sum(vals)
+
+
+def wait_quiet(max_wait: float, limit: float = 0.25) -> float:
+    """Wait (up to ``max_wait`` s) until other processes use under ``limit`` cores,
+    sampled over 2 s; returns the last sample."""
+    tick = os.sysconf("SC_CLK_TCK")
+    deadline = time.monotonic() + max_wait
+    while True:
+        b0, _ = _cpu_jiffies()
+        time.sleep(2.0)
+        b1, _ = _cpu_jiffies()
+        load = (b1 - b0) / tick / 2.0
+        if load < limit or time.monotonic() > deadline:
+            return load
 
 
 def run_worker(tool: str, data: Path, layer: str, out: Path, threads: int) -> dict:
@@ -171,7 +188,8 @@ def compare(ref: Path, got: Path, min_area: float) -> tuple[int, float]:
 
 
 def bench_size(n_parcels: int, n_zones: int, n_red: int, repeat: int, threads: int,
-               min_area: float, tmp: Path, seed: int, layers: list[str]) -> dict:
+               min_area: float, tmp: Path, seed: int, layers: list[str],
+               quiet: float = 0.0) -> dict:
     from synthetic import make_county
 
     t0 = time.perf_counter()
@@ -191,23 +209,28 @@ def bench_size(n_parcels: int, n_zones: int, n_red: int, repeat: int, threads: i
             order = TOOLS if rep % 2 == 0 else TOOLS[::-1]
             for tool in order:
                 out = tmp / f"{tool}_{layer}_{rep}.npz"
+                if quiet > 0:
+                    wait_quiet(quiet)
                 rec = run_worker(tool, data, layer, out, threads)
                 runs[tool].append(rec)
-                print(f"   {layer:8s} run {rep + 1}/{repeat} {tool:9s} {rec['seconds']:7.2f} s  "
-                      f"peak RSS {rec['peak_rss_mib']:6.0f} MiB  "
-                      f"(other CPU {rec['other_cpu']:.2f} cores)", flush=True)
+                print(f"   {layer:8s} run {rep + 1}/{repeat} {tool:9s} {rec['seconds']:7.2f} s "
+                      f"(CPU {rec['cpu_seconds']:6.2f} s)  peak RSS {rec['peak_rss_mib']:6.0f} MiB"
+                      f"  (other CPU {rec['other_cpu']:.2f} cores)", flush=True)
             n, total = compare(tmp / f"geopandas_{layer}_{rep}.npz",
                                tmp / f"multiplan_{layer}_{rep}.npz", min_area)
         med = {t: statistics.median(r["seconds"] for r in runs[t]) for t in TOOLS}
+        cpu = {t: statistics.median(r["cpu_seconds"] for r in runs[t]) for t in TOOLS}
         rss = {t: max(r["peak_rss_mib"] for r in runs[t]) for t in TOOLS}
         ratio = med["geopandas"] / med["multiplan"]
         print(f"   parcels × {layer}: identical pieces ({n:,} pairs above {min_area:g} m², "
               f"total {total / 1e6:,.3f} km²)")
         for t in TOOLS:
-            print(f"     {t:9s} median {med[t]:7.2f} s   peak RSS {rss[t]:6.0f} MiB "
-                  f"({runs[t][0]['peak_method']})")
-        print(f"     speed ratio geopandas / multiplan: {ratio:.2f}×", flush=True)
-        report["layers"][layer] = {"median_s": med, "peak_rss_mib": rss, "ratio": ratio,
+            print(f"     {t:9s} median {med[t]:7.2f} s  (CPU {cpu[t]:6.2f} s)  "
+                  f"peak RSS {rss[t]:6.0f} MiB ({runs[t][0]['peak_method']})")
+        print(f"     speed ratio geopandas / multiplan: {ratio:.2f}×  "
+              f"(CPU-time ratio {cpu['geopandas'] / cpu['multiplan']:.2f}×)", flush=True)
+        report["layers"][layer] = {"median_s": med, "median_cpu_s": cpu,
+                                   "peak_rss_mib": rss, "ratio": ratio,
                                    "pieces": n, "total_area_m2": total,
                                    "runs": runs}
     return report
@@ -229,6 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=20261129)
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, one run (for tests)")
     ap.add_argument("--json", type=Path, help="also write the numbers here")
+    ap.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
+                    help="before each run wait up to this long for other processes to use "
+                         "under 0.25 cores (shared machines)")
     ap.add_argument("--worker", choices=TOOLS, help=argparse.SUPPRESS)
     ap.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--layer", help=argparse.SUPPRESS)
@@ -251,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench_overlay_") as tmp:
         for p, z in zip(args.parcels, zones, strict=True):
             reports.append(bench_size(p, z, args.redlines, args.repeat, args.threads,
-                                      args.min_area, Path(tmp), args.seed, args.layers))
+                                      args.min_area, Path(tmp), args.seed, args.layers,
+                                      args.wait_quiet))
     if len(reports) > 1 and "zones" in args.layers:
         first, last = reports[0], reports[-1]
         print("\n== scaling, parcels × zones")

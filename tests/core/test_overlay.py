@@ -135,11 +135,45 @@ def test_none_and_empty_inputs_give_no_pieces() -> None:
     assert len(empty) == 0 and empty.a_idx.dtype == np.int64
 
 
-def test_empty_ring_does_not_crash() -> None:
-    # GEOS ticket 234: a polygon with an EMPTY hole crashes GEOS 3.14 predicates
-    a = shapely.from_wkt("MULTIPOLYGON (((1 1, 1 5, 5 5, 5 1, 1 1), EMPTY))")
-    res = overlay_intersection(arr(a), arr(box(3, 3, 4, 4), box(0, 0, 2, 2)))
-    assert pieces(res) == {(0, 0): 1.0, (0, 1): 1.0}
+@pytest.mark.parametrize("wkt", [
+    "MULTIPOLYGON (((1 1, 1 5, 5 5, 5 1, 1 1), EMPTY))",  # GEOS ticket 234
+    "POLYGON ((1 1, 1 5, 5 5, 5 1, 1 1), EMPTY)",
+    "MULTIPOLYGON (((1 1, 1 5, 5 5, 5 1, 1 1)), EMPTY)",
+    "MULTIPOLYGON (((9 9, 9 10, 10 10, 10 9, 9 9)), ((1 1, 1 5, 5 5, 5 1, 1 1), EMPTY))",
+])
+def test_empty_ring_does_not_crash(wkt: str) -> None:
+    # a polygon with an EMPTY hole crashes GEOS 3.14 predicates (segfault, not an error)
+    a = shapely.from_wkt(wkt)
+    res = overlay_intersection(arr(box(3, 3, 4, 4), a), arr(a, box(0, 0, 2, 2)), threads=1)
+    assert {k: v for k, v in pieces(res).items() if k[0] == 1 and k[1] == 1} == {(1, 1): 1.0}
+    assert pieces(res)[(0, 0)] == 1.0 and res.contained[0]
+
+
+def test_layers_sharing_edges(monkeypatch: pytest.MonkeyPatch) -> None:
+    # b is built from a's cells (like 基本农田 from 现状 parcels): most candidate pairs only
+    # touch along shared edges, which the touch filter drops without intersecting them
+    cells = np.array([box(x, y, x + 10, y + 10) for x in range(0, 300, 10)
+                      for y in range(0, 300, 10)], dtype=object)
+    blocks = np.array([box(x, y, x + 30, y + 20) for x in range(0, 300, 30)
+                       for y in range(0, 300, 20)], dtype=object)
+    shifted = np.array([box(x + 15, y, x + 45, y + 20) for x in range(0, 270, 30)
+                        for y in range(0, 300, 20)], dtype=object)
+    b = np.concatenate([blocks, shifted])
+    expected = _geopandas_pieces(cells, b)
+    real, intersected = shapely.intersection, []
+
+    def counting(x, y, **kw):
+        intersected.append(np.size(x))
+        return real(x, y, **kw)
+
+    monkeypatch.setattr(overlay_mod.shapely, "intersection", counting)
+    res = overlay_intersection(cells, b, chunk_size=400)
+    assert pieces(res) == pytest.approx(expected, rel=1e-12)
+    # every cell lies in exactly one block and in one shifted block (whole or half)
+    assert res.area.sum() == pytest.approx(300 * 300 + 270 * 300)
+    assert res.contained.sum() == len(cells) + 9 * 15 * 4
+    # only the half-covered cells (two columns per shifted block) need an intersection
+    assert sum(intersected) == 9 * 15 * 4
 
 
 def test_hub_on_either_side_gives_the_same_pieces() -> None:
