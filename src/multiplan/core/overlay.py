@@ -323,7 +323,7 @@ def _process_chunk(hub: np.ndarray, other: np.ndarray, hub_is_a: bool, h: np.nda
             ai = h[cross] if hub_is_a else o[cross]
             bi = o[cross] if hub_is_a else h[cross]
             res = _intersect_pairwise(first, second, ai, bi, grid, failures, retried)
-        geoms[cross] = _polygonal(res)
+        geoms[cross] = polygonal_parts(res)
 
     area = shapely.area(geoms)  # NaN for None
     keep = area > 0
@@ -431,10 +431,13 @@ def _intersect_pairwise(first: np.ndarray, second: np.ndarray, a_pos: np.ndarray
     return out
 
 
-def _polygonal(g: np.ndarray) -> np.ndarray:
+def polygonal_parts(g: np.ndarray) -> np.ndarray:
     """Keep only the polygonal part of each geometry; None where there is none."""
-    tid = shapely.get_type_id(g)
+    g = np.asarray(g, dtype=object)
     out = np.full(len(g), None, dtype=object)
+    if not len(g):
+        return out
+    tid = shapely.get_type_id(g)
     poly = (tid == _POLYGON) | (tid == _MULTIPOLYGON)
     out[poly] = g[poly]
     coll = np.flatnonzero(tid == _COLLECTION)

@@ -75,7 +75,7 @@ from shapely.errors import ShapelyError
 
 from .errors import MultiplanError, StandardsError
 from .layers import ROLES, LayerRecord
-from .overlay import is_sliver, overlay_intersection, sliver_metrics
+from .overlay import is_sliver, overlay_intersection, polygonal_parts, sliver_metrics
 from .project import (
     Project,
     _drop_gpkg_table,
@@ -137,7 +137,9 @@ _PAIR_CHUNK = 40_000
 #: looked at (the differences of an exactly tiled 150k-parcel layer are ≈ 4e-7 m²)
 _TILE_EPS_M2 = 1e-3
 _TILES_TARGET = 512
-_POLYGON, _MULTIPOLYGON, _COLLECTION = 3, 6, 7
+
+
+_POLYGON, _MULTIPOLYGON = 3, 6
 
 
 class QAError(MultiplanError):
@@ -945,35 +947,6 @@ class CheckContext:
 
 # =========================================================================== geometry helpers
 
-def _polygonal(g: np.ndarray) -> np.ndarray:
-    """The polygonal part of each geometry (None where there is none)."""
-    g = np.asarray(g, dtype=object)
-    out = np.full(len(g), None, dtype=object)
-    if not len(g):
-        return out
-    tid = shapely.get_type_id(g)
-    poly = (tid == _POLYGON) | (tid == _MULTIPOLYGON)
-    out[poly] = g[poly]
-    coll = np.flatnonzero(tid == _COLLECTION)
-    if len(coll):
-        parts, idx = shapely.get_parts(g[coll], return_index=True)
-        parts, sub = shapely.get_parts(parts, return_index=True)  # flatten multi-parts
-        idx = idx[sub]
-        keep = shapely.get_type_id(parts) == _POLYGON
-        parts, idx = parts[keep], idx[keep]
-        if len(parts):
-            groups, first, counts = np.unique(idx, return_index=True, return_counts=True)
-            merged = np.empty(len(groups), dtype=object)
-            single = counts == 1
-            merged[single] = parts[first[single]]
-            if (~single).any():
-                multi = np.isin(idx, groups[~single])
-                merged[~single] = shapely.multipolygons(
-                    parts[multi], indices=np.searchsorted(groups[~single], idx[multi]))
-            out[coll[groups]] = merged
-    return out
-
-
 def _parallel(fn: Callable[..., np.ndarray], arr: np.ndarray, threads: int,
               *args: Any) -> np.ndarray:
     """An element-wise shapely function over ``arr`` in ``threads`` chunks (shapely releases
@@ -1217,7 +1190,7 @@ def _interior_pairs(geoms: np.ndarray, i: np.ndarray, j: np.ndarray
                                                     shapely.make_valid(b[k]))
                 except ShapelyError as exc:
                     failures.append((int(i[hit[k]]), int(j[hit[k]]), str(exc)))
-    return i[hit], j[hit], _polygonal(inter), failures
+    return i[hit], j[hit], polygonal_parts(inter), failures
 
 
 def layer_overlaps(geoms: Sequence[Any], *, xy_tol: float = 0.001, task: Task | None = None,
@@ -1317,7 +1290,7 @@ def outside_parts(geoms: np.ndarray, area: np.ndarray, county: Any, tiles: Tiles
     except ShapelyError:
         diff = np.asarray([shapely.difference(shapely.make_valid(x), county) for x in g[sus]],
                           dtype=object)
-    diff = _polygonal(diff)
+    diff = polygonal_parts(diff)
     parts, of = shapely.get_parts(diff, return_index=True)
     if not len(parts):
         return empty
@@ -1414,7 +1387,7 @@ def coverage_gaps(geoms: np.ndarray, area: np.ndarray, tiles: Tiles, *, xy_tol: 
         pieces.append(gap)
     if not pieces:
         return GapPieces(np.empty(0, object), np.empty(0), len(flagged_idx))
-    parts = shapely.get_parts(_polygonal(np.asarray(pieces, dtype=object)))
+    parts = shapely.get_parts(polygonal_parts(np.asarray(pieces, dtype=object)))
     parts = parts[~shapely.is_missing(parts)]
     pa = shapely.area(parts)
     noisy = _noise(parts, pa, xy_tol)
