@@ -644,6 +644,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--lang", default=None, choices=["zh", "en"],
                    help="界面语言 / UI language (default: the saved setting, else Chinese)")
     g.set_defaults(func=cmd_gui)
+
+    from multiplan.clicmd import register_all
+    register_all(sub)
     return p
 
 
