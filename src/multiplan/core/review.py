@@ -1,0 +1,484 @@
+"""Review decisions (规划评议): one list of everything a reviewer must look at, a decision per
+item with its history, the committee's sign-off, and the decision register export.
+
+Items
+    :func:`review_items` lists, in one frame with a ``kind`` column:
+
+    * ``conflict``   — rows of the conflict register ``mp_conflicts`` (ids ``CF-…``);
+    * ``assessment`` — the 双评价 plan-check rows the assessment writes into the same register
+      (ids ``AS-…``, see :func:`multiplan.core.conflicts.replace_external_entries`);
+    * ``redline``    — 三区三线 findings of ``mp_qa_errors`` (checks ``rl_*``);
+    * ``qa``         — the other 质检 findings of ``mp_qa_errors``.
+
+    Register ids are stable across detection reruns (the register is rewritten each run);
+    质检 ids are ``<check>-<n>`` numbered per run, so a decision on a 质检 finding holds only
+    while the same run's findings stand.
+
+Decisions
+    ``mp_decisions`` is an append-only GeoPackage attribute table: one row per decision
+    (``conflict_id`` — the item id, ``status``, ``reviewer``, ``comment``, ``time`` in UTC ISO
+    8601, ``source``); the latest row per id is the item's decision. Decisions live apart from
+    the register, so rerunning detection never loses them; a decision whose item no longer
+    exists (or whose piece is now 一致, consistent) is reported as 已失效 (obsolete), not
+    dropped. Every decision writes an audit row
+    (``review.decide``) in the same transaction.
+
+Committee
+    ``mp_committee`` holds the committee's sign-off records (outcome 通过 / 修改后通过 /
+    不通过, members, chair, comment, time); the latest is the committee's decision.
+
+Pure Python; no Qt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from .errors import MultiplanError
+from .project import Project, _register_attributes_table, _table_exists
+
+__all__ = [
+    "COMMITTEE_OUTCOMES",
+    "COMMITTEE_TABLE",
+    "DECISIONS_TABLE",
+    "DECISION_STATUSES",
+    "KINDS",
+    "OBSOLETE",
+    "STATUS_EN",
+    "STATUS_KEYS",
+    "ReviewError",
+    "committee_decision",
+    "committee_history",
+    "decide",
+    "decision_history",
+    "decisions",
+    "normalise_status",
+    "open_conflicts",
+    "record_committee_decision",
+    "review_items",
+]
+
+DECISIONS_TABLE = "mp_decisions"
+COMMITTEE_TABLE = "mp_committee"
+
+#: Decision statuses, Chinese first (the stored word).
+DECISION_STATUSES = ["待定", "按上位规划调整", "按现状保留", "认可例外", "已修改"]
+STATUS_EN = {
+    "待定": "pending",
+    "按上位规划调整": "adjust to higher-level plan",
+    "按现状保留": "keep current use",
+    "认可例外": "accepted exception",
+    "已修改": "modified",
+}
+#: Short English keys accepted wherever a status is typed (CLI).
+STATUS_KEYS = {
+    "pending": "待定",
+    "adjust": "按上位规划调整",
+    "keep": "按现状保留",
+    "exception": "认可例外",
+    "modified": "已修改",
+}
+#: Shown for a decision whose item is gone from the register / 质检 findings.
+OBSOLETE = "已失效"
+OBSOLETE_EN = "obsolete"
+
+#: Register severity of pieces where the plans agree: not a review item.
+CONSISTENT = "一致"
+
+COMMITTEE_OUTCOMES = ["通过", "修改后通过", "不通过"]
+COMMITTEE_EN = {"通过": "approved", "修改后通过": "approved with modifications",
+                "不通过": "rejected"}
+_COMMITTEE_KEYS = {"approved": "通过", "approve": "通过", "pass": "通过",
+                   "approved_with_modifications": "修改后通过", "modify": "修改后通过",
+                   "rejected": "不通过", "reject": "不通过"}
+
+#: kind of an item → (Chinese, English)
+KINDS = {"conflict": ("差异图斑", "conflict"), "assessment": ("双评价核查", "assessment"),
+         "redline": ("三区三线", "control lines"), "qa": ("质检", "quality check")}
+
+_DECISION_COLUMNS = [("conflict_id", "TEXT NOT NULL"), ("kind", "TEXT"),
+                     ("status", "TEXT NOT NULL"), ("reviewer", "TEXT NOT NULL"),
+                     ("comment", "TEXT"), ("time", "TEXT NOT NULL"), ("source", "TEXT")]
+_COMMITTEE_COLUMNS = [("outcome", "TEXT NOT NULL"), ("members", "TEXT NOT NULL"),
+                      ("chair", "TEXT NOT NULL"), ("comment", "TEXT"),
+                      ("time", "TEXT NOT NULL")]
+
+#: columns of :func:`review_items` (plus ``geometry``)
+ITEM_COLUMNS = ["item_id", "kind", "type", "type_name", "severity", "layer_a", "fid_a",
+                "layer_b", "fid_b", "class_a", "class_b", "resolution", "winner_layer",
+                "proposed_code", "proposed_name", "area_m2", "area_ha", "township", "sliver",
+                "message", "status", "status_en", "reviewer", "comment", "time"]
+
+
+class ReviewError(MultiplanError):
+    """A review decision was refused; nothing was written."""
+
+    exit_code = 6
+
+
+# =========================================================================== helpers
+
+def _time(now: datetime | str | None) -> str:
+    if now is None:
+        return datetime.now(UTC).isoformat(timespec="seconds")
+    if isinstance(now, str):
+        now = datetime.fromisoformat(now)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    return now.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def normalise_status(status: str) -> str:
+    """The stored Chinese word for ``status`` given in Chinese, as a key (``keep``) or as
+    its English text (``keep current use``); :class:`ReviewError` otherwise."""
+    s = str(status).strip()
+    if s in DECISION_STATUSES:
+        return s
+    low = s.lower()
+    if low in STATUS_KEYS:
+        return STATUS_KEYS[low]
+    for zh, en in STATUS_EN.items():
+        if low == en or low == en.replace(" ", "_"):
+            return zh
+    raise ReviewError("review.status_invalid",
+                      f"无效的评议状态 {status!r}；可选：{'、'.join(DECISION_STATUSES)}",
+                      f"invalid decision status {status!r}; choose one of "
+                      f"{', '.join(f'{k} ({v})' for k, v in STATUS_KEYS.items())}")
+
+
+def _normalise_outcome(outcome: str) -> str:
+    s = str(outcome).strip()
+    if s in COMMITTEE_OUTCOMES:
+        return s
+    key = s.lower().replace(" ", "_")
+    if key in _COMMITTEE_KEYS:
+        return _COMMITTEE_KEYS[key]
+    raise ReviewError("review.outcome_invalid",
+                      f"无效的评议结论 {outcome!r}；可选：{'、'.join(COMMITTEE_OUTCOMES)}",
+                      f"invalid committee outcome {outcome!r}; choose one of "
+                      f"{', '.join(f'{k} ({v})' for k, v in COMMITTEE_EN.items())}")
+
+
+def _ensure_tables(conn: sqlite3.Connection) -> None:
+    for table, cols, desc in (
+            (DECISIONS_TABLE, _DECISION_COLUMNS,
+             "multiplan review decisions (append-only; latest row per conflict_id wins)"),
+            (COMMITTEE_TABLE, _COMMITTEE_COLUMNS, "multiplan review committee sign-off")):
+        if _table_exists(conn, table):
+            continue
+        body = ", ".join(f'"{c}" {t}' for c, t in cols)
+        conn.execute(f'CREATE TABLE "{table}" ("fid" INTEGER PRIMARY KEY AUTOINCREMENT '
+                     f'NOT NULL, {body})')
+        if table == DECISIONS_TABLE:
+            conn.execute(f'CREATE INDEX "{table}_id" ON "{table}" ("conflict_id", "fid")')
+        _register_attributes_table(conn, table, desc)
+
+
+def _kind_of_id(item_id: str) -> str:
+    return "assessment" if item_id.startswith("AS-") else "conflict"
+
+
+def _kind_of_check(check_id: str) -> str:
+    return "redline" if str(check_id).startswith("rl_") else "qa"
+
+
+def _lookup_item(conn: sqlite3.Connection, item_id: str) -> str | None:
+    """The kind of the current item ``item_id``, or None if there is none."""
+    if _table_exists(conn, "mp_conflicts"):
+        row = conn.execute('SELECT "severity" FROM "mp_conflicts" WHERE "conflict_id" = ?',
+                           (item_id,)).fetchone()
+        if row is not None:
+            return None if row[0] == CONSISTENT else _kind_of_id(item_id)
+    if _table_exists(conn, "mp_qa_errors"):
+        row = conn.execute('SELECT "check_id" FROM "mp_qa_errors" WHERE "error_id" = ?',
+                           (item_id,)).fetchone()
+        if row is not None:
+            return _kind_of_check(row[0])
+    return None
+
+
+def _check_reviewer(project: Project, reviewer: str) -> str:
+    name = str(reviewer or "").strip()
+    if not name:
+        raise ReviewError("review.reviewer_missing", "评议决定须填写评议人姓名",
+                          "a review decision needs the reviewer's name")
+    can = getattr(project, "can_decide", None)
+    if callable(can) and not can(name):
+        raise ReviewError("review.not_reviewer",
+                          f"{name} 不在本项目的评议人名单中，不能作出评议决定",
+                          f"{name} is not on the project's list of reviewers and cannot "
+                          f"record review decisions")
+    return name
+
+
+# =========================================================================== decisions
+
+def decide(project: Project, item_id: str, status: str, *, reviewer: str, comment: str = "",
+           now: datetime | str | None = None, source: str = "manual") -> dict[str, Any]:
+    """Record a decision on the review item ``item_id`` (a register id ``CF-…``/``AS-…`` or
+    a 质检 finding id): one history row plus one ``review.decide`` audit row, in one
+    transaction. ``status`` may be Chinese, a key (``keep``) or English. Returns the row."""
+    word = normalise_status(status)
+    name = _check_reviewer(project, reviewer)
+    item_id = str(item_id).strip()
+    when = _time(now)
+    with project.transaction() as conn:
+        kind = _lookup_item(conn, item_id)
+        if kind is None:
+            raise ReviewError("review.item_not_found",
+                              f"找不到评议对象 {item_id}（差异图斑登记表与质检结果中均无此编号，"
+                              f"或该图斑两规一致、无需评议）",
+                              f"no review item {item_id} (the id is neither in the conflict "
+                              f"register nor among the quality-check findings, or the piece is "
+                              f"consistent and needs no decision)",
+                              feature=item_id)
+        _ensure_tables(conn)
+        cur = conn.execute(
+            f'INSERT INTO "{DECISIONS_TABLE}" ("conflict_id", "kind", "status", "reviewer", '
+            f'"comment", "time", "source") VALUES (?, ?, ?, ?, ?, ?, ?)',
+            (item_id, kind, word, name, comment or "", when, source))
+        fid = int(cur.lastrowid)
+        row = {"fid": fid, "item_id": item_id, "kind": kind, "status": word,
+               "status_en": STATUS_EN[word], "reviewer": name, "comment": comment or "",
+               "time": when, "source": source}
+        project._audit(conn, "review.decide", item_id,
+                       {"status": word, "comment": comment or "", "kind": kind,
+                        "source": source, "time": when, "decision_fid": fid}, actor=name)
+    return row
+
+
+def _read_table(project: Project, table: str) -> pd.DataFrame:
+    with contextlib.closing(project.connect()) as conn:
+        if not _table_exists(conn, table):
+            return pd.DataFrame()
+        return pd.read_sql_query(f'SELECT * FROM "{table}" ORDER BY "fid"', conn)
+
+
+def _current_ids(project: Project) -> set[str]:
+    ids: set[str] = set()
+    with contextlib.closing(project.connect()) as conn:
+        if _table_exists(conn, "mp_conflicts"):
+            ids.update(r[0] for r in conn.execute(
+                'SELECT "conflict_id" FROM "mp_conflicts" WHERE "severity" <> ?',
+                (CONSISTENT,)))
+        if _table_exists(conn, "mp_qa_errors"):
+            ids.update(r[0] for r in conn.execute('SELECT "error_id" FROM "mp_qa_errors"'))
+    return ids
+
+
+_DECISION_FRAME = ["item_id", "kind", "status", "status_en", "reviewer", "comment", "time",
+                   "source", "obsolete", "shown_status"]
+
+
+def decisions(project: Project) -> pd.DataFrame:
+    """The latest decision per item (sorted by id): ``item_id``, ``kind``, ``status``,
+    ``status_en``, ``reviewer``, ``comment``, ``time``, ``source``, ``obsolete`` (the item is
+    gone) and ``shown_status`` (the status, or 已失效 when obsolete)."""
+    hist = _read_table(project, DECISIONS_TABLE)
+    if not len(hist):
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in _DECISION_FRAME})
+    latest = hist.drop_duplicates("conflict_id", keep="last").rename(
+        columns={"conflict_id": "item_id"})
+    current = _current_ids(project)
+    out = pd.DataFrame({
+        "item_id": latest["item_id"].astype(str).to_numpy(),
+        "kind": latest["kind"].to_numpy(),
+        "status": latest["status"].to_numpy(),
+        "status_en": latest["status"].map(STATUS_EN).to_numpy(),
+        "reviewer": latest["reviewer"].to_numpy(),
+        "comment": latest["comment"].fillna("").to_numpy(),
+        "time": latest["time"].to_numpy(),
+        "source": latest["source"].to_numpy(),
+    })
+    out["obsolete"] = ~out["item_id"].isin(current)
+    out["shown_status"] = np.where(out["obsolete"], OBSOLETE, out["status"])
+    return out.sort_values("item_id", kind="stable").reset_index(drop=True)
+
+
+def decision_history(project: Project, item_id: str) -> pd.DataFrame:
+    """Every decision row of ``item_id``, oldest first."""
+    hist = _read_table(project, DECISIONS_TABLE)
+    if not len(hist):
+        return pd.DataFrame(columns=["fid", "conflict_id", "kind", "status", "reviewer",
+                                     "comment", "time", "source"])
+    return hist[hist["conflict_id"] == str(item_id)].reset_index(drop=True)
+
+
+# =========================================================================== items
+
+def _register(project: Project) -> gpd.GeoDataFrame:
+    from . import conflicts as cf
+
+    return cf.read_register(project)
+
+
+def _qa_findings(project: Project) -> gpd.GeoDataFrame:
+    from . import qa
+
+    return qa.read_errors(project)
+
+
+def _rule_messages(project: Project, reg: pd.DataFrame) -> np.ndarray:
+    """The Chinese message of each register row's rule (pair rules, else the stored
+    descriptions of external sources)."""
+    from . import conflicts as cf
+
+    msgs = {r.id: r.message_zh for r in cf.load_rules().rules}
+    rule_ids = reg["rule_id"].astype(object).where(reg["rule_id"].notna(), "")
+    extra = cf._stored_rule_messages(project, set(rule_ids) - set(msgs) - {""})
+    msgs.update({k: v[0] for k, v in extra.items()})
+    return np.asarray([msgs.get(r) for r in rule_ids], dtype=object)
+
+
+def _text_col(df: pd.DataFrame, col: str) -> np.ndarray:
+    if col not in df.columns:
+        return np.full(len(df), None, dtype=object)
+    return df[col].astype(object).where(df[col].notna(), None).to_numpy()
+
+
+def review_items(project: Project, *, include_consistent: bool = False,
+                 include_slivers: bool = True) -> gpd.GeoDataFrame:
+    """Everything a reviewer looks at, in one frame (see the module doc), with the latest
+    decision of each item (``status`` 待定 where none is recorded). Register pieces of
+    severity 一致 are left out unless ``include_consistent``; slivers stay (``sliver`` 1)
+    unless ``include_slivers`` is False. Sorted by kind then id; geometry in the project CRS."""
+    frames: list[gpd.GeoDataFrame] = []
+    reg = _register(project)
+    if len(reg):
+        if not include_consistent:
+            reg = reg[reg["severity"] != CONSISTENT]
+        if not include_slivers:
+            reg = reg[~reg["sliver"].fillna(0).astype(bool)]
+        ids = reg["conflict_id"].astype(str)
+        f = pd.DataFrame({
+            "item_id": ids.to_numpy(),
+            "kind": np.where(ids.str.startswith("AS-"), "assessment", "conflict"),
+            "type": _text_col(reg, "conflict_type"), "type_name": _text_col(reg, "type_name"),
+            "severity": _text_col(reg, "severity"),
+            "layer_a": _text_col(reg, "layer_a"), "fid_a": reg["fid_a"].to_numpy(),
+            "layer_b": _text_col(reg, "layer_b"), "fid_b": reg["fid_b"].to_numpy(),
+            "class_a": _text_col(reg, "class_a"), "class_b": _text_col(reg, "class_b"),
+            "resolution": _text_col(reg, "resolution"),
+            "winner_layer": _text_col(reg, "winner_layer"),
+            "proposed_code": _text_col(reg, "proposed_code"),
+            "proposed_name": _text_col(reg, "proposed_name"),
+            "area_m2": reg["area_m2"].astype(float).to_numpy(),
+            "area_ha": reg["area_ha"].astype(float).to_numpy(),
+            "township": _text_col(reg, "township"),
+            "sliver": reg["sliver"].fillna(0).astype(int).to_numpy(),
+            "message": _rule_messages(project, reg),
+        })
+        frames.append(gpd.GeoDataFrame(f, geometry=gpd.GeoSeries(
+            reg.geometry.to_numpy(), crs=project.epsg)))
+    qa = _qa_findings(project)
+    if len(qa):
+        area = qa["area_m2"].astype(float).to_numpy()
+        f = pd.DataFrame({
+            "item_id": qa["error_id"].astype(str).to_numpy(),
+            "kind": [_kind_of_check(c) for c in qa["check_id"]],
+            "type": _text_col(qa, "check_id"), "type_name": _text_col(qa, "check_zh"),
+            "severity": _text_col(qa, "severity_zh"),
+            "layer_a": _text_col(qa, "layer"),
+            "fid_a": qa["feature_fid"].to_numpy(),
+            "layer_b": _text_col(qa, "layer_other"), "fid_b": qa["other_fid"].to_numpy(),
+            "class_a": None, "class_b": None, "resolution": None, "winner_layer": None,
+            "proposed_code": None, "proposed_name": None,
+            "area_m2": area, "area_ha": area / 10_000.0,
+            "township": _text_col(qa, "township"), "sliver": 0,
+            "message": _text_col(qa, "message_zh"),
+        })
+        frames.append(gpd.GeoDataFrame(f, geometry=gpd.GeoSeries(
+            qa.geometry.to_numpy(), crs=project.epsg)))
+    if frames:
+        items = pd.concat(frames, ignore_index=True)
+        items = gpd.GeoDataFrame(items, geometry="geometry", crs=project.epsg)
+    else:
+        data: dict[str, Any] = {c: pd.Series([], dtype=object) for c in ITEM_COLUMNS
+                                if c not in ("status", "status_en", "reviewer", "comment",
+                                             "time")}
+        items = gpd.GeoDataFrame(data, geometry=gpd.GeoSeries([], crs=project.epsg))
+    dec = decisions(project).set_index("item_id")
+    ids = items["item_id"]
+    status = ids.map(dec["status"]) if len(dec) else pd.Series([None] * len(items))
+    items["status"] = status.fillna("待定").to_numpy()
+    items["status_en"] = items["status"].map(STATUS_EN)
+    for c in ("reviewer", "comment", "time"):
+        items[c] = ids.map(dec[c]).to_numpy() if len(dec) else None
+    order = {k: i for i, k in enumerate(KINDS)}
+    items["_k"] = items["kind"].map(order)
+    items = items.sort_values(["_k", "item_id"], kind="stable").drop(columns="_k")
+    return items[[*ITEM_COLUMNS, "geometry"]].reset_index(drop=True)
+
+
+def open_conflicts(project: Project, severity: str = "冲突") -> pd.DataFrame:
+    """Register rows (conflicts and assessment findings) of ``severity`` that are not
+    slivers and whose latest decision is missing or 待定 — what the workflow gate counts."""
+    reg = _register(project)
+    if not len(reg):
+        return pd.DataFrame(reg.drop(columns=reg.geometry.name))
+    sel = reg[(reg["severity"] == severity) & ~reg["sliver"].fillna(0).astype(bool)]
+    dec = decisions(project)
+    decided = set(dec.loc[dec["status"] != "待定", "item_id"]) if len(dec) else set()
+    sel = sel[~sel["conflict_id"].isin(decided)]
+    return pd.DataFrame(sel).reset_index(drop=True)
+
+
+# =========================================================================== committee
+
+def record_committee_decision(project: Project, outcome: str, *, members: Sequence[str],
+                              chair: str, comment: str = "",
+                              now: datetime | str | None = None) -> dict[str, Any]:
+    """Record the review committee's sign-off (通过 / 修改后通过 / 不通过) with its members
+    and chair; an audit row ``review.committee`` in the same transaction."""
+    word = _normalise_outcome(outcome)
+    names = [str(m).strip() for m in members if str(m).strip()]
+    chair = str(chair or "").strip()
+    if not names:
+        raise ReviewError("review.members_missing", "评议委员会决定须列出参会委员",
+                          "a committee decision needs the list of members present")
+    if not chair:
+        raise ReviewError("review.chair_missing", "评议委员会决定须填写主任委员（主持人）",
+                          "a committee decision needs the chair's name")
+    if chair not in names:
+        names = [chair, *names]
+    when = _time(now)
+    with project.transaction() as conn:
+        _ensure_tables(conn)
+        cur = conn.execute(
+            f'INSERT INTO "{COMMITTEE_TABLE}" ("outcome", "members", "chair", "comment", '
+            f'"time") VALUES (?, ?, ?, ?, ?)',
+            (word, json.dumps(names, ensure_ascii=False), chair, comment or "", when))
+        fid = int(cur.lastrowid)
+        project._audit(conn, "review.committee", word,
+                       {"outcome": word, "members": names, "chair": chair,
+                        "comment": comment or "", "time": when, "committee_fid": fid},
+                       actor=chair)
+    return {"fid": fid, "outcome": word, "outcome_en": COMMITTEE_EN[word], "members": names,
+            "chair": chair, "comment": comment or "", "time": when}
+
+
+def committee_history(project: Project) -> list[dict[str, Any]]:
+    """Every committee record, oldest first."""
+    rows = _read_table(project, COMMITTEE_TABLE)
+    out = []
+    for r in rows.to_dict("records"):
+        out.append({"fid": int(r["fid"]), "outcome": r["outcome"],
+                    "outcome_en": COMMITTEE_EN.get(r["outcome"], r["outcome"]),
+                    "members": json.loads(r["members"]), "chair": r["chair"],
+                    "comment": r["comment"] or "", "time": r["time"]})
+    return out
+
+
+def committee_decision(project: Project) -> dict[str, Any] | None:
+    """The latest committee record, or None if the committee has not decided."""
+    hist = committee_history(project)
+    return hist[-1] if hist else None

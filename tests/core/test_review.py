@@ -1,0 +1,250 @@
+"""Review decisions: statuses, the append-only history, audit rows, decisions surviving a
+detection rerun (and shown 已失效 when their conflict is gone), the open-conflict gate query,
+the committee record, 质检/三区三线 findings in the one review list, and the precedence
+edit (undoable).
+
+Expected counts and areas are hand computations on axis-aligned boxes; stored rows are read
+back with plain sqlite3 queries, never through multiplan.core.review.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+import shapely
+
+from multiplan.core import conflicts as cf
+from multiplan.core import review as rv
+from multiplan.core.classification import unify
+from multiplan.core.layers import LayerRecord
+from multiplan.core.project import Project
+
+X0, Y0 = 500_000.0, 3_430_000.0  # near 120°E, 31°N in EPSG:4549
+T1 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+T2 = datetime(2026, 3, 2, 10, 30, tzinfo=UTC)
+
+
+def box(x0: float, y0: float, x1: float, y1: float) -> shapely.Polygon:
+    return shapely.box(X0 + x0, Y0 + y0, X0 + x1, Y0 + y1)
+
+
+def add_layer(project: Project, name: str, role: str, geoms: list, codes: list,
+              scheme: str = "ydyh2023") -> None:
+    """A coded layer as io.import_layer leaves it (unified mp_* columns)."""
+    data: dict = {"DLBM": codes}
+    u = unify(pd.Series(codes), scheme)
+    for c in u.columns:
+        data[c] = u[c].to_numpy()
+    gdf = gpd.GeoDataFrame(data, geometry=geoms, crs=project.epsg)
+    rec = LayerRecord(name=name, kind="vector", level="county", role=role, title=name,
+                      geometry_type="MultiPolygon", scheme=scheme, code_field="DLBM")
+    project.write_vector_layer(gdf, rec, replace=project.has_layer(name))
+
+
+def build(tmp_path: Path, plan_codes: tuple[str, str, str] = ("0701", "0101", "1001")
+          ) -> Project:
+    """土规 (land-use plan) × 永农 (permanent basic farmland, 0101):
+
+    * fid 1 0701 box 0..100 × 0..100 against 永农 fid 1 box 50..150: C6 冲突, 5000 m²;
+    * fid 2 0101 box 200..300 on 永农 fid 2 the same box: C0 一致;
+    * fid 3 1001 box 400..500 against 永农 fid 3 box 400..420: C6 冲突, 2000 m².
+    """
+    project = Project.create(tmp_path / "p", county="测试县", crs=4549)
+    add_layer(project, "土规", "land_use_plan",
+              [box(0, 0, 100, 100), box(200, 0, 300, 100), box(400, 0, 500, 100)],
+              list(plan_codes))
+    add_layer(project, "永农", "basic_farmland",
+              [box(50, 0, 150, 100), box(200, 0, 300, 100), box(400, 0, 420, 100)],
+              ["0101", "0101", "0101"])
+    cf.detect_conflicts(project, "土规", "永农")
+    return project
+
+
+def c6_ids(project: Project) -> list[str]:
+    with sqlite3.connect(project.gpkg) as conn:
+        return [r[0] for r in conn.execute(
+            "SELECT conflict_id FROM mp_conflicts WHERE conflict_type = 'C6' AND sliver = 0 "
+            "ORDER BY area_m2 DESC")]
+
+
+def sql(project: Project, q: str, params: tuple = ()) -> list[tuple]:
+    with sqlite3.connect(project.gpkg) as conn:
+        return conn.execute(q, params).fetchall()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    return build(tmp_path)
+
+
+# --------------------------------------------------------------------------- statuses
+
+def test_statuses_and_aliases():
+    assert rv.DECISION_STATUSES == ["待定", "按上位规划调整", "按现状保留", "认可例外", "已修改"]
+    assert rv.STATUS_EN["按现状保留"] == "keep current use"
+    assert rv.normalise_status("keep") == "按现状保留"
+    assert rv.normalise_status("Accepted exception") == "认可例外"
+    assert rv.normalise_status(" 已修改 ") == "已修改"
+    with pytest.raises(rv.ReviewError) as e:
+        rv.normalise_status("同意")
+    assert "同意" in e.value.zh and "keep" in e.value.en
+
+
+# --------------------------------------------------------------------------- decide
+
+def test_decide_writes_history_and_audit(project: Project):
+    big, small = c6_ids(project)
+    audit_before = sql(project, "SELECT count(*) FROM mp_audit")[0][0]
+    row = rv.decide(project, big, "待定", reviewer="张三", comment="先看现场", now=T1)
+    assert row["status"] == "待定" and row["time"] == "2026-03-01T09:00:00+00:00"
+    rv.decide(project, big, "keep", reviewer="李四", comment="按现状保留，已核实", now=T2)
+    rows = sql(project, "SELECT conflict_id, status, reviewer, comment, time, kind "
+                        "FROM mp_decisions ORDER BY fid")
+    assert rows == [(big, "待定", "张三", "先看现场", "2026-03-01T09:00:00+00:00", "conflict"),
+                    (big, "按现状保留", "李四", "按现状保留，已核实",
+                     "2026-03-02T10:30:00+00:00", "conflict")]
+    audit = sql(project, "SELECT action, target, actor FROM mp_audit ORDER BY fid")
+    assert len(audit) == audit_before + 2
+    assert audit[-2:] == [("review.decide", big, "张三"), ("review.decide", big, "李四")]
+    # the table is a registered GeoPackage attribute table (QGIS/GDAL list it)
+    assert sql(project, "SELECT data_type FROM gpkg_contents WHERE table_name='mp_decisions'"
+               ) == [("attributes",)]
+    latest = rv.decisions(project)
+    assert list(latest["item_id"]) == [big]
+    assert latest.iloc[0]["status"] == "按现状保留" and latest.iloc[0]["reviewer"] == "李四"
+    assert not latest.iloc[0]["obsolete"]
+    hist = rv.decision_history(project, big)
+    assert list(hist["status"]) == ["待定", "按现状保留"]
+    assert len(rv.decision_history(project, small)) == 0
+
+
+def test_decide_refuses_unknown_id_and_bad_input(project: Project):
+    before = project.snapshot_state()
+    with pytest.raises(rv.ReviewError) as e:
+        rv.decide(project, "CF-00000000-9-9", "keep", reviewer="张三")
+    assert "CF-00000000-9-9" in e.value.zh and "CF-00000000-9-9" in e.value.en
+    big = c6_ids(project)[0]
+    with pytest.raises(rv.ReviewError):
+        rv.decide(project, big, "批准", reviewer="张三")
+    with pytest.raises(rv.ReviewError):
+        rv.decide(project, big, "keep", reviewer="  ")
+    assert project.snapshot_state() == before
+
+
+def test_reviewer_list_is_enforced_when_the_project_has_one(project: Project):
+    big = c6_ids(project)[0]
+    # the project's role check (Project.can_decide) says who may decide
+    project.can_decide = lambda user: user in {"王五"}  # type: ignore[attr-defined]
+    with pytest.raises(rv.ReviewError) as e:
+        rv.decide(project, big, "keep", reviewer="张三")
+    assert "张三" in e.value.zh
+    assert sql(project, "SELECT count(*) FROM sqlite_master WHERE name='mp_decisions'"
+               ) == [(0,)]
+    rv.decide(project, big, "keep", reviewer="王五")
+    assert sql(project, "SELECT reviewer FROM mp_decisions") == [("王五",)]
+
+
+def test_decisions_survive_rerun_and_obsolete_is_shown(project: Project, tmp_path: Path):
+    big, small = c6_ids(project)
+    rv.decide(project, big, "认可例外", reviewer="张三", comment="重点项目", now=T1)
+    rv.decide(project, small, "按现状保留", reviewer="张三", now=T1)
+    cf.detect_conflicts(project, "土规", "永农")  # rewrites the register; ids are stable
+    assert c6_ids(project) == [big, small]
+    d = rv.decisions(project).set_index("item_id")
+    assert d.loc[big, "status"] == "认可例外" and not d.loc[big, "obsolete"]
+    # the plan changes: fid 3 becomes farmland, its C6 piece disappears on the next run
+    add_layer(project, "土规", "land_use_plan",
+              [box(0, 0, 100, 100), box(200, 0, 300, 100), box(400, 0, 500, 100)],
+              ["0701", "0101", "0101"])
+    cf.detect_conflicts(project, "土规", "永农")
+    assert c6_ids(project) == [big]
+    d = rv.decisions(project).set_index("item_id")
+    assert bool(d.loc[small, "obsolete"]) and d.loc[small, "shown_status"] == "已失效"
+    assert d.loc[small, "status"] == "按现状保留"  # the decision itself is kept
+    assert sql(project, "SELECT count(*) FROM mp_decisions") == [(2,)]
+    with pytest.raises(rv.ReviewError):  # an obsolete item cannot get new decisions
+        rv.decide(project, small, "keep", reviewer="张三")
+
+
+def test_open_conflicts_counts_undecided_non_sliver_conflicts(project: Project):
+    big, small = c6_ids(project)
+    want = sql(project, "SELECT count(*) FROM mp_conflicts WHERE severity='冲突' AND sliver=0")
+    assert want == [(2,)]
+    assert set(rv.open_conflicts(project)["conflict_id"]) == {big, small}
+    rv.decide(project, big, "按上位规划调整", reviewer="张三")
+    rv.decide(project, small, "待定", reviewer="张三")  # explicitly pending: still open
+    assert list(rv.open_conflicts(project)["conflict_id"]) == [small]
+    rv.decide(project, small, "认可例外", reviewer="张三")
+    assert len(rv.open_conflicts(project)) == 0
+    rv.decide(project, small, "待定", reviewer="张三")  # reopened by a later decision
+    assert list(rv.open_conflicts(project)["conflict_id"]) == [small]
+    # areas come through unchanged: 5000 m² and 2000 m² by hand
+    oc = rv.open_conflicts(project)
+    assert oc["area_m2"].round(3).tolist() == [2000.0]
+
+
+def test_open_conflicts_on_a_project_without_register(tmp_path: Path):
+    project = Project.create(tmp_path / "empty", county="空县", crs=4549)
+    assert len(rv.open_conflicts(project)) == 0
+    assert len(rv.review_items(project)) == 0
+    assert len(rv.decisions(project)) == 0
+    assert rv.committee_decision(project) is None
+
+
+# --------------------------------------------------------------------------- items
+
+def test_review_items_lists_conflicts_and_findings(project: Project):
+    from multiplan.core import qa
+
+    qa.run_checks(project, only=["rl_construction_farmland", "overlaps"])
+    items = rv.review_items(project)
+    reg_rows = sql(project, "SELECT count(*) FROM mp_conflicts WHERE severity <> '一致'")[0][0]
+    rl_rows = sql(project, "SELECT count(*) FROM mp_qa_errors WHERE check_id LIKE 'rl\\_%' "
+                           "ESCAPE '\\'")[0][0]
+    qa_rows = sql(project, "SELECT count(*) FROM mp_qa_errors WHERE check_id NOT LIKE "
+                           "'rl\\_%' ESCAPE '\\'")[0][0]
+    assert rl_rows >= 2  # both construction parcels sit on farmland
+    counts = items["kind"].value_counts().to_dict()
+    assert counts.get("conflict", 0) == reg_rows
+    assert counts.get("redline", 0) == rl_rows
+    assert counts.get("qa", 0) == qa_rows
+    assert set(items["status"]) == {"待定"}
+    # a 三区三线 finding can be decided like a conflict
+    rl_id = sql(project, "SELECT error_id FROM mp_qa_errors WHERE check_id = "
+                         "'rl_construction_farmland' ORDER BY error_id LIMIT 1")[0][0]
+    rv.decide(project, rl_id, "已修改", reviewer="张三", comment="已调出")
+    items = rv.review_items(project).set_index("item_id")
+    assert items.loc[rl_id, "status"] == "已修改" and items.loc[rl_id, "kind"] == "redline"
+    assert sql(project, "SELECT kind FROM mp_decisions") == [("redline",)]
+    # consistent pieces only on request
+    every = rv.review_items(project, include_consistent=True)
+    assert (every["kind"] == "conflict").sum() == sql(
+        project, "SELECT count(*) FROM mp_conflicts")[0][0]
+
+
+# --------------------------------------------------------------------------- committee
+
+def test_committee_record_latest_wins(project: Project):
+    assert rv.committee_decision(project) is None
+    with pytest.raises(rv.ReviewError):
+        rv.record_committee_decision(project, "同意", members=["a"], chair="a")
+    with pytest.raises(rv.ReviewError):
+        rv.record_committee_decision(project, "通过", members=[], chair="a")
+    rv.record_committee_decision(project, "修改后通过", members=["甲", "乙"], chair="丙",
+                                 comment="补充论证", now=T1)
+    rv.record_committee_decision(project, "通过", members=["甲", "乙", "丙"], chair="丙",
+                                 now=T2)
+    got = rv.committee_decision(project)
+    assert got["outcome"] == "通过" and got["chair"] == "丙"
+    assert got["members"] == ["甲", "乙", "丙"] and got["time"] == "2026-03-02T10:30:00+00:00"
+    rows = sql(project, "SELECT outcome, chair, time FROM mp_committee ORDER BY fid")
+    assert rows == [("修改后通过", "丙", "2026-03-01T09:00:00+00:00"),
+                    ("通过", "丙", "2026-03-02T10:30:00+00:00")]
+    assert sql(project, "SELECT action, target, actor FROM mp_audit WHERE action = "
+                        "'review.committee' ORDER BY fid") == [
+        ("review.committee", "修改后通过", "丙"), ("review.committee", "通过", "丙")]
