@@ -239,15 +239,20 @@ def test_a_v1_project_is_migrated(tmp_path: Path) -> None:
 
     project = Project.open(folder)
 
-    assert project.schema_version == 2 == SCHEMA_VERSION
+    assert project.schema_version == 3 == SCHEMA_VERSION
     gpkg = folder / "plan.gpkg"
     cols = columns(gpkg, "mp_layers")
     for new in ("scheme_version", "name_field", "raster_path", "synthetic"):
         assert new in cols
-    assert "mp_audit" in tables(gpkg)
+    assert {"mp_audit", "mp_audit_head"} <= tables(gpkg)
+    assert {"seq", "prev_hash", "hash"} <= set(columns(gpkg, "mp_audit"))
     audit = project.audit_log()
-    assert [a["action"] for a in audit] == ["project.migrate"]
-    assert json.loads(audit[0]["detail"]) == {"from": 1, "to": 2}
+    # 1 → 2 creates the (unchained) audit table, 2 → 3 starts the chain on it
+    assert [a["action"] for a in audit] == ["audit.chain_start", "project.migrate"]
+    assert json.loads(audit[0]["detail"])["entries_hashed"] == 0
+    assert json.loads(audit[1]["detail"]) == {"from": 1, "to": 3}
+    assert [a["seq"] for a in audit] == [1, 2]
+    assert project.verify_audit().ok
     # the old layer and its registry data survive
     rec = project.layer("parcels")
     for key in ("kind", "level", "role", "title", "geometry_type", "feature_count",
@@ -265,7 +270,8 @@ def test_a_v1_project_is_migrated(tmp_path: Path) -> None:
     validate_gpkg(gpkg)
     # opening again does not migrate twice; the migrated project takes new layers
     again = Project.open(folder)
-    assert [a["action"] for a in again.audit_log()] == ["project.migrate"]
+    assert [a["action"] for a in again.audit_log()] == ["audit.chain_start",
+                                                         "project.migrate"]
     import_layer(again, GOOD / "parcels_4528.shp", name_field="DLMC")
     assert again.layer("parcels_4528").name_field == "DLMC"
     validate_gpkg(gpkg)

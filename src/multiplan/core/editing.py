@@ -326,6 +326,7 @@ def _write_lock_setting(project: Project, names: list[str], action: str, target:
 def lock_layer(project: Project, name: str, *, reason: str | None = None,
                actor: str | None = None) -> None:
     """Add a layer to the project's locked layers (recorded in the audit log)."""
+    project.refuse_in_review(f"lock:{name}", f"锁定图层 {name}", f"locking layer {name}")
     project.layer(name)
     names = list(project.setting(LOCKED_SETTING) or [])
     if name not in names:
@@ -339,6 +340,7 @@ def unlock_layer(project: Project, name: str, reason: str, *, actor: str | None 
 
     Control-line layers cannot be unlocked for good: each editing session on one needs
     its own reason (:meth:`EditSession.open` with ``unlock_reason``)."""
+    project.refuse_in_review(f"unlock:{name}", f"解锁图层 {name}", f"unlocking layer {name}")
     _require_reason(reason)
     rec = project.layer(name)
     if rec.role in CONTROL_LINE_ROLES:
@@ -1097,13 +1099,15 @@ class EditSession:
         self.project = project
         self.layer = rec.name
         self.record = rec
-        self.actor = actor or _user()
+        self.actor = actor or project.user or _user()
         self.closed = False
         lock = lock_reason(project, layer)
         self.unlock_reason: str | None = None
         if lock is not None:
             if unlock_reason is None or not str(unlock_reason).strip():
                 raise EditRefused(lock.code, lock.zh, lock.en)
+            project.refuse_in_review(f"unlock:{rec.name}", f"解锁图层 {rec.name}",
+                                     f"unlocking layer {rec.name}")
             self.unlock_reason = _require_reason(unlock_reason)
         with contextlib.closing(sqlite3.connect(project.gpkg, timeout=30)) as conn:
             self.schema = LayerSchema.read(conn, rec.name)
@@ -1332,6 +1336,9 @@ class EditSession:
             self.stack.clear()
             self._rotate_journal()
             return result
+        # review mode refuses here (the edits stay in the journal); after publication the
+        # workflow starts a new plan version before the first write
+        self.project.guard_write(f"layer:{self.layer}")
         s = self.schema
         total = max(result.rows, 1)
         written = 0

@@ -7,10 +7,27 @@ plus ``mp_*`` metadata tables registered as GeoPackage attribute tables:
 * ``mp_settings`` — key → JSON value (project CRS, county, thresholds …);
 * ``mp_layers``   — the layer registry (level, role, source, SHA-256, CRS, encoding,
   classification scheme and code field, import report);
-* ``mp_audit``    — append-only log of what was done to the project (later issues add a
-  hash chain over it).
+* ``mp_audit``    — append-only, hash-chained log of what was done to the project, with
+  ``mp_audit_head`` holding the last entry's seq and hash (see :mod:`multiplan.core.audit`).
 
-Metadata writes go through :meth:`Project.transaction` (one SQLite transaction).
+Metadata writes go through :meth:`Project.transaction` (one SQLite transaction); every audit
+entry goes through :meth:`Project._audit` inside the caller's transaction.
+
+**Modes and roles.** A project is opened in ``"edit"`` mode (the default) or ``"review"``
+mode (the review committee): :meth:`Project.open` ``(folder, mode=, user=)``. The project
+records its planners and reviewers (:meth:`Project.roles`, :meth:`Project.set_roles`,
+stored in the ``roles`` setting). In review mode every plan-changing path —
+:meth:`~Project.write_vector_layer`, :meth:`~Project.remove_layer`,
+:meth:`~Project.register_raster`, :meth:`~Project.set_settings` of plan settings, role
+changes, and saving or unlocking in :mod:`multiplan.core.editing` — calls
+:meth:`Project.guard_write` first and is refused with a bilingual ``ProjectError``
+(``project.review_mode``) before anything touches the file. Not blocked: the workflow and
+review modules' own SQL in :meth:`Project.transaction` (decisions, comments, workflow
+tables), audit entries, and settings that are not plan content (keys starting with
+:data:`NON_PLAN_SETTING_PREFIXES`, e.g. the map view ``gui_view``). A user who opens in
+review mode without being listed as reviewer or planner is allowed in, with a
+``project.review_user_unlisted`` warning in :attr:`Project.warnings`;
+:meth:`Project.can_decide` is True only for listed reviewers.
 Vector layers are written by GDAL (pyogrio) into the same file; a layer becomes part of the
 project only when its registry row is committed, so an interrupted import leaves no
 registered half-layer.
@@ -19,6 +36,7 @@ registered half-layer.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import json
 import shutil
 import sqlite3
@@ -33,8 +51,9 @@ import pandas as pd
 import pyogrio
 from pyproj import CRS
 
+from . import audit as auditmod
 from . import crs as crsmod
-from .errors import ProjectError
+from .errors import Message, ProjectError
 from .layers import LayerRecord
 
 GPKG_NAME = "plan.gpkg"
@@ -42,7 +61,15 @@ RASTER_DIR = "rasters"
 EXPORT_DIR = "exports"
 
 #: Version of the mp_* metadata layout. Bump it with a migration in MIGRATIONS.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+
+#: Modes a project can be opened in.
+MODES = ("edit", "review")
+#: Setting key holding {"planners": [...], "reviewers": [...]}.
+ROLES_SETTING = "roles"
+#: Settings whose key starts with one of these are not plan content: writable in review
+#: mode and no plan-write hook (map view, review and workflow bookkeeping).
+NON_PLAN_SETTING_PREFIXES = ("gui_", "review_", "workflow_", "committee_", "public_notice")
 
 #: GeoPackage version written for new projects (1.4 confuses GDAL 3.6 / QGIS 3.22).
 GPKG_VERSION = "1.3"
@@ -90,7 +117,8 @@ def _register_attributes_table(conn: sqlite3.Connection, table: str, description
         " VALUES (?, 'attributes', ?, ?)", (table, table, description))
 
 
-def _create_v2_tables(conn: sqlite3.Connection) -> None:
+def _create_tables(conn: sqlite3.Connection) -> None:
+    """The metadata tables of a new project (current schema)."""
     cols = ", ".join(f'"{n}" {t}' for n, t in _LAYER_COLUMNS)
     conn.execute('CREATE TABLE IF NOT EXISTS "mp_settings" ('
                  '"fid" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, '
@@ -99,10 +127,12 @@ def _create_v2_tables(conn: sqlite3.Connection) -> None:
     conn.execute(f'CREATE TABLE IF NOT EXISTS "mp_layers" ('
                  f'"fid" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, {cols})')
     _register_attributes_table(conn, "mp_layers", "multiplan layer registry")
-    _create_audit_table(conn)
+    auditmod.create_tables(conn)
 
 
 def _create_audit_table(conn: sqlite3.Connection) -> None:
+    """The audit table as schema 2 had it (no hash chain); used by the 1 → 2 migration,
+    the 2 → 3 migration then adds the chain."""
     conn.execute('CREATE TABLE IF NOT EXISTS "mp_audit" ('
                  '"fid" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, '
                  '"time" TEXT NOT NULL, "actor" TEXT, "action" TEXT NOT NULL, '
@@ -110,7 +140,7 @@ def _create_audit_table(conn: sqlite3.Connection) -> None:
     _register_attributes_table(conn, "mp_audit", "multiplan audit log")
 
 
-def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
+def _migrate_1_to_2(conn: sqlite3.Connection, actor: str | None) -> None:
     """v1 (first prototype) lacked scheme_version/name_field/synthetic/raster_path columns
     in the registry and had no audit table."""
     have = {r[1] for r in conn.execute('PRAGMA table_info("mp_layers")')}
@@ -120,22 +150,61 @@ def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
     _create_audit_table(conn)
 
 
-MIGRATIONS = {1: _migrate_1_to_2}
+def _migrate_2_to_3(conn: sqlite3.Connection, actor: str | None) -> None:
+    """v3 chains the audit log: seq/prev_hash/hash columns, the mp_audit_head table; the
+    existing entries are hashed now (recorded as ``audit.chain_start``)."""
+    auditmod.start_chain(conn, actor)
+
+
+MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 — no login name on some systems
+        return "unknown"
+
+
+def _clean_names(names: Any, what: str) -> list[str]:
+    if names is None:
+        return []
+    if isinstance(names, str):
+        names = [names]
+    out: list[str] = []
+    for n in names:
+        if not isinstance(n, str) or not n.strip():
+            raise ProjectError("project.roles_invalid", f"{what}名单中有无效的姓名：{n!r}",
+                               f"invalid name in the {what} list: {n!r}")
+        if n.strip() not in out:
+            out.append(n.strip())
+    return out
 
 
 class Project:
     """A multiplan project folder. Use :meth:`create` or :meth:`open`."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, mode: str = "edit", user: str | None = None) -> None:
+        if mode not in MODES:
+            raise ProjectError("project.mode_invalid",
+                               f"无效的打开方式 {mode!r}（应为 edit 或 review）",
+                               f"invalid mode {mode!r} (edit or review)", path=folder)
         self.folder = Path(folder)
         self.gpkg = self.folder / GPKG_NAME
         self._settings_cache: dict[str, Any] | None = None
+        #: "edit" or "review" (review: plan data read-only, decisions and comments only)
+        self.mode = mode
+        #: who is working (default actor of audit entries); None means the OS user
+        self.user = user.strip() if isinstance(user, str) and user.strip() else None
+        #: warning-level messages from opening (e.g. an unlisted user in review mode)
+        self.warnings: list[Message] = []
 
     # ------------------------------------------------------------------ creation
     @classmethod
     def create(cls, folder: str | Path, county: str, crs: int | str | CRS | None = None, *,
                admin_code: str | None = None, central_longitude: float | None = None,
-               prefixed: bool = False, overwrite: bool = False) -> Project:
+               prefixed: bool = False, overwrite: bool = False,
+               user: str | None = None) -> Project:
         """Create a project folder.
 
         The project CRS is ``crs`` if given (it must be a CGCS2000 3° Gauss-Krüger zone,
@@ -178,6 +247,7 @@ class Project:
         (folder / RASTER_DIR).mkdir(exist_ok=True)
         (folder / EXPORT_DIR).mkdir(exist_ok=True)
         gpkg = folder / GPKG_NAME
+        project = cls(folder, user=user)
         # GDAL creates the GeoPackage skeleton (version 1.3) with the first attribute table.
         pyogrio.write_dataframe(pd.DataFrame({"version": [SCHEMA_VERSION]}), gpkg,
                                 layer="mp_schema", driver="GPKG",
@@ -185,7 +255,7 @@ class Project:
         conn = sqlite3.connect(gpkg)
         try:
             with conn:
-                _create_v2_tables(conn)
+                _create_tables(conn)
                 settings = dict(DEFAULT_SETTINGS)
                 settings.update({
                     "project_id": uuid.uuid4().hex,
@@ -200,17 +270,20 @@ class Project:
                 conn.executemany('INSERT INTO "mp_settings" ("key", "value") VALUES (?, ?)',
                                  [(k, json.dumps(v, ensure_ascii=False))
                                   for k, v in settings.items()])
-                conn.execute('INSERT INTO "mp_audit" ("time", "actor", "action", "target", '
-                             '"detail") VALUES (?, ?, ?, ?, ?)',
-                             (_now(), None, "project.create", county,
-                              json.dumps({"crs_epsg": epsg}, ensure_ascii=False)))
+                project._audit(conn, "project.create", county, {"crs_epsg": epsg})
         finally:
             conn.close()
-        return cls(folder)
+        return project
 
     @classmethod
-    def open(cls, folder: str | Path) -> Project:
-        """Open a project; migrate an older schema, refuse a newer one."""
+    def open(cls, folder: str | Path, mode: str = "edit", user: str | None = None) -> Project:
+        """Open a project; migrate an older schema, refuse a newer one.
+
+        ``mode="review"`` opens it for the review committee: plan data is read-only (see
+        :meth:`guard_write`). ``user`` names who is working (default: the OS user); a
+        review-mode user listed neither as reviewer nor as planner is let in with a
+        warning in :attr:`warnings`.
+        """
         folder = Path(folder)
         if folder.is_file() and folder.name == GPKG_NAME:
             folder = folder.parent
@@ -236,8 +309,17 @@ class Project:
                                "该 GeoPackage 不是 multiplan 项目（缺少 mp_schema 表）",
                                "this GeoPackage is not a multiplan project (no mp_schema table)",
                                path=gpkg)
-        project = cls(folder)
+        project = cls(folder, mode=mode, user=user)
         project._check_and_migrate()
+        if mode == "review":
+            roles = project.roles()
+            who = project.actor
+            if who not in roles["reviewers"] and who not in roles["planners"]:
+                project.warnings.append(Message(
+                    "project.review_user_unlisted",
+                    f"用户 {who} 既不在评议人名单也不在编制人名单中：可以查看，但不能记录评议决定",
+                    f"user {who} is listed neither as reviewer nor as planner: viewing is "
+                    f"allowed, recording decisions is not", str(project.gpkg)))
         return project
 
     def _check_and_migrate(self) -> None:
@@ -257,14 +339,11 @@ class Project:
                                    f"invalid project schema version {version}", path=self.gpkg)
             start = version
             while version < SCHEMA_VERSION:
-                MIGRATIONS[version](conn)
+                MIGRATIONS[version](conn, self.actor)
                 version += 1
             if version != start:
                 conn.execute('UPDATE "mp_schema" SET "version" = ?', (version,))
-                conn.execute('INSERT INTO "mp_audit" ("time", "actor", "action", "target", '
-                             '"detail") VALUES (?, ?, ?, ?, ?)',
-                             (_now(), None, "project.migrate", None,
-                              json.dumps({"from": start, "to": version})))
+                self._audit(conn, "project.migrate", None, {"from": start, "to": version})
 
     # ------------------------------------------------------------------ sqlite
     def connect(self) -> sqlite3.Connection:
@@ -307,6 +386,12 @@ class Project:
         return self.settings.get(key, default)
 
     def set_settings(self, **values: Any) -> None:
+        """Store settings (JSON values), audited. Plan settings go through
+        :meth:`guard_write` (refused in review mode); keys starting with
+        :data:`NON_PLAN_SETTING_PREFIXES` do not."""
+        plan_keys = sorted(k for k in values if not k.startswith(NON_PLAN_SETTING_PREFIXES))
+        if plan_keys:
+            self.guard_write("settings:" + ",".join(plan_keys))
         with self.transaction() as conn:
             for k, v in values.items():
                 conn.execute('INSERT INTO "mp_settings" ("key", "value") VALUES (?, ?) '
@@ -326,17 +411,94 @@ class Project:
     def crs(self) -> CRS:
         return CRS.from_epsg(self.epsg)
 
+    # ------------------------------------------------------------------ mode and roles
+    @property
+    def actor(self) -> str:
+        """Who audit entries name by default: :attr:`user`, else the OS login name."""
+        return self.user or _os_user()
+
+    @property
+    def review_mode(self) -> bool:
+        return self.mode == "review"
+
+    def roles(self) -> dict[str, list[str]]:
+        """The project's planners (编制人) and reviewers (评议人)."""
+        raw = self.setting(ROLES_SETTING) or {}
+        if not isinstance(raw, dict):
+            raw = {}
+        return {"planners": [str(n) for n in raw.get("planners") or []],
+                "reviewers": [str(n) for n in raw.get("reviewers") or []]}
+
+    def set_roles(self, planners: list[str] | None = None,
+                  reviewers: list[str] | None = None) -> dict[str, list[str]]:
+        """Set the planners and/or reviewers (None keeps a list as it is); audited as
+        ``roles.set``. Refused in review mode: the committee cannot change who sits on it."""
+        self.refuse_in_review("roles", "修改编制人和评议人名单",
+                              "changing the planners and reviewers")
+        before = self.roles()
+        after = {"planners": before["planners"] if planners is None
+                 else _clean_names(planners, "编制人 planner"),
+                 "reviewers": before["reviewers"] if reviewers is None
+                 else _clean_names(reviewers, "评议人 reviewer")}
+        with self.transaction() as conn:
+            conn.execute('INSERT INTO "mp_settings" ("key", "value") VALUES (?, ?) '
+                         'ON CONFLICT("key") DO UPDATE SET "value" = excluded."value"',
+                         (ROLES_SETTING, json.dumps(after, ensure_ascii=False)))
+            self._audit(conn, "roles.set", None, {**after, "before": before})
+        return after
+
+    def can_decide(self, user: str | None = None) -> bool:
+        """True if ``user`` (default: this project's :attr:`actor`) is a listed reviewer."""
+        who = (user or self.actor).strip()
+        return who in self.roles()["reviewers"]
+
+    def refuse_in_review(self, target: str, what_zh: str | None = None,
+                         what_en: str | None = None) -> None:
+        """Raise ``project.review_mode`` if the project is open in review mode."""
+        if self.mode != "review":
+            return
+        what_zh = what_zh or f"修改 {target}"
+        what_en = what_en or f"changing {target}"
+        raise ProjectError(
+            "project.review_mode",
+            f"项目以评议模式打开，规划数据只读：不能{what_zh}（未作任何修改）；评议模式下只能记录"
+            f"评议决定和意见。如需修改，请以编辑模式打开项目",
+            f"the project is open in review mode and plan data is read-only: {what_en} is "
+            f"refused (nothing was changed); review mode only records decisions and "
+            f"comments — open the project in edit mode to change it",
+            path=self.gpkg, target=target)
+
+    def guard_write(self, target: str) -> None:
+        """Call first on every plan-changing path: refuses in review mode, then lets the
+        workflow react (after publication a write starts a new plan version).
+
+        ``target`` names what is about to change: ``layer:<name>``, ``raster:<name>``,
+        ``settings:<key,…>``.
+        """
+        kind, _, name = target.partition(":")
+        zh = {"layer": f"修改图层 {name}", "raster": f"修改栅格图层 {name}",
+              "settings": f"修改项目设置 {name}"}.get(kind)
+        en = {"layer": f"changing layer {name}", "raster": f"changing raster layer {name}",
+              "settings": f"changing the project settings {name}"}.get(kind)
+        self.refuse_in_review(target, zh, en)
+        from . import workflow  # lazily: workflow imports this module
+
+        workflow.before_plan_write(self, target)
+
     # ------------------------------------------------------------------ audit
     def _audit(self, conn: sqlite3.Connection, action: str, target: str | None,
                detail: Any = None, actor: str | None = None) -> None:
-        conn.execute('INSERT INTO "mp_audit" ("time", "actor", "action", "target", "detail") '
-                     'VALUES (?, ?, ?, ?, ?)',
-                     (_now(), actor, action, target,
-                      json.dumps(detail, ensure_ascii=False, default=str)))
+        """Append a hash-chained audit entry inside the caller's transaction
+        (:func:`multiplan.core.audit.append`); ``actor`` defaults to :attr:`actor`."""
+        auditmod.append(conn, action, target, detail, actor or self.actor)
 
     def audit_log(self) -> list[dict[str, Any]]:
         with contextlib.closing(self.connect()) as conn:
             return [dict(r) for r in conn.execute('SELECT * FROM "mp_audit" ORDER BY "fid"')]
+
+    def verify_audit(self, anchor: str | None = None) -> auditmod.AuditReport:
+        """Re-compute the audit hash chain (read-only); see :func:`multiplan.core.audit.verify`."""
+        return auditmod.verify(self, anchor=anchor)
 
     # ------------------------------------------------------------------ layers
     def layers(self) -> list[LayerRecord]:
@@ -388,6 +550,7 @@ class Project:
         name and the registry row are committed in one SQLite transaction, so the project
         never holds a half-written or unregistered layer under a real name.
         """
+        self.guard_write(f"layer:{record.name}")
         if gdf.crs is None or CRS(gdf.crs) != self.crs:
             raise ProjectError("layer.crs_mismatch",
                                f"写入图层 {record.name} 前必须转换到项目坐标系 EPSG:{self.epsg}",
@@ -451,6 +614,7 @@ class Project:
         return record
 
     def register_raster(self, record: LayerRecord) -> LayerRecord:
+        self.guard_write(f"raster:{record.name}")
         record.imported_at = record.imported_at or _now()
         with self.transaction() as conn:
             old = conn.execute('SELECT "kind" FROM "mp_layers" WHERE lower("name") = lower(?)',
@@ -468,6 +632,7 @@ class Project:
         return record
 
     def remove_layer(self, name: str) -> None:
+        self.guard_write(f"layer:{name}")
         rec = self.layer(name)
         with self.transaction() as conn:
             if rec.kind == "vector":
