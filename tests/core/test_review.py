@@ -46,8 +46,8 @@ def add_layer(project: Project, name: str, role: str, geoms: list, codes: list,
     project.write_vector_layer(gdf, rec, replace=project.has_layer(name))
 
 
-def build(tmp_path: Path, plan_codes: tuple[str, str, str] = ("0701", "0101", "1001")
-          ) -> Project:
+def build(tmp_path: Path, plan_codes: tuple[str, str, str] = ("0701", "0101", "1001"),
+          plan_scheme: str = "ydyh2023") -> Project:
     """土规 (land-use plan) × 永农 (permanent basic farmland, 0101):
 
     * fid 1 0701 box 0..100 × 0..100 against 永农 fid 1 box 50..150: C6 冲突, 5000 m²;
@@ -57,7 +57,7 @@ def build(tmp_path: Path, plan_codes: tuple[str, str, str] = ("0701", "0101", "1
     project = Project.create(tmp_path / "p", county="测试县", crs=4549)
     add_layer(project, "土规", "land_use_plan",
               [box(0, 0, 100, 100), box(200, 0, 300, 100), box(400, 0, 500, 100)],
-              list(plan_codes))
+              list(plan_codes), scheme=plan_scheme)
     add_layer(project, "永农", "basic_farmland",
               [box(50, 0, 150, 100), box(200, 0, 300, 100), box(400, 0, 420, 100)],
               ["0101", "0101", "0101"])
@@ -138,15 +138,16 @@ def test_decide_refuses_unknown_id_and_bad_input(project: Project):
 
 def test_reviewer_list_is_enforced_when_the_project_has_one(project: Project):
     big = c6_ids(project)[0]
-    # the project's role check (Project.can_decide) says who may decide
-    project.can_decide = lambda user: user in {"王五"}  # type: ignore[attr-defined]
+    rv.decide(project, big, "待定", reviewer="张三")  # no reviewer list yet: anyone
+    project.set_roles(planners=["赵六"], reviewers=["王五"])
     with pytest.raises(rv.ReviewError) as e:
         rv.decide(project, big, "keep", reviewer="张三")
     assert "张三" in e.value.zh
-    assert sql(project, "SELECT count(*) FROM sqlite_master WHERE name='mp_decisions'"
-               ) == [(0,)]
+    with pytest.raises(rv.ReviewError):  # a planner is not a reviewer
+        rv.decide(project, big, "keep", reviewer="赵六")
     rv.decide(project, big, "keep", reviewer="王五")
-    assert sql(project, "SELECT reviewer FROM mp_decisions") == [("王五",)]
+    assert sql(project, "SELECT reviewer FROM mp_decisions ORDER BY fid") == [("张三",),
+                                                                              ("王五",)]
 
 
 def test_decisions_survive_rerun_and_obsolete_is_shown(project: Project, tmp_path: Path):
@@ -248,3 +249,109 @@ def test_committee_record_latest_wins(project: Project):
     assert sql(project, "SELECT action, target, actor FROM mp_audit WHERE action = "
                         "'review.committee' ORDER BY fid") == [
         ("review.committee", "修改后通过", "丙"), ("review.committee", "通过", "丙")]
+
+
+# --------------------------------------------------------------------------- precedence edit
+
+def layer_rows(project: Project, layer: str = "土规") -> dict[int, tuple]:
+    """fid → (attributes…, geometry blob) straight from the table."""
+    with sqlite3.connect(project.gpkg) as conn:
+        cols = [r[1] for r in conn.execute(f'PRAGMA table_info("{layer}")')]
+        rows = conn.execute(f'SELECT * FROM "{layer}" ORDER BY fid').fetchall()
+    return {r[0]: dict(zip(cols, r, strict=True)) for r in rows}
+
+
+def area_of(row: dict) -> float:
+    from multiplan.core.editing import geometry_from_blob
+
+    return geometry_from_blob(row["geom"]).area
+
+
+def test_apply_precedence_unsaved_undo_restores_exactly(project: Project):
+    big, _ = c6_ids(project)
+    disk_before = layer_rows(project)
+    edit = rv.apply_precedence(project, big, reviewer="张三", save=False)
+    s = edit.session
+    # the parcel (0701, 100×100) is split along the piece: the 50×100 half inside the
+    # farmland takes 0101, the other half keeps 0701
+    assert edit.layer == "土规" and edit.fid == 1 and len(edit.new_fids) == 1
+    parts = {f: s.feature(f) for f in [1, *edit.new_fids]}
+    by_code = {ft.attrs["DLBM"]: round(ft.geometry.area, 6) for ft in parts.values()}
+    assert by_code == {"0101": 5000.0, "0701": 5000.0}
+    inside = next(ft for ft in parts.values() if ft.attrs["DLBM"] == "0101")
+    assert inside.attrs["mp_name"] == "水田"
+    assert shapely.symmetric_difference(inside.geometry, box(50, 0, 100, 100)).area < 1e-6
+    assert layer_rows(project) == disk_before  # nothing saved yet
+    assert s.stack.can_undo and len(s.stack.done()) == 1
+    # one undo step takes back split and class change
+    s.undo()
+    restored = s.feature(1)
+    assert restored.geometry.equals_exact(edit.session.buffer._base(1).geometry, 0)
+    assert dict(restored.attrs) == dict(edit.before)
+    assert edit.new_fids[0] not in s.fids()
+    s.save()  # nothing left to write
+    assert layer_rows(project) == disk_before
+    hist = rv.decision_history(project, big)
+    assert list(hist["status"]) == ["按上位规划调整"]
+
+
+def test_apply_precedence_saved_then_undone(project: Project):
+    big, _ = c6_ids(project)
+    before = layer_rows(project)
+    edit = rv.apply_precedence(project, big, reviewer="张三", comment="按永久基本农田调整")
+    after = layer_rows(project)
+    assert len(after) == 4
+    new = edit.new_fids[0]
+    assert {after[f]["DLBM"]: round(area_of(after[f]), 6) for f in (1, new)} == {
+        "0101": 5000.0, "0701": 5000.0}
+    assert {k: after[k] for k in (2, 3)} == {k: before[k] for k in (2, 3)}
+    hist = rv.decision_history(project, big)
+    assert list(hist["status"]) == ["按上位规划调整", "已修改"]
+    assert hist.iloc[0]["comment"] == "按永久基本农田调整"
+    assert sql(project, "SELECT count(*) FROM mp_audit WHERE action = 'edit.save' AND "
+                        "target = '土规'") == [(1,)]
+    assert big not in set(rv.open_conflicts(project)["conflict_id"])
+    edit.undo()
+    back = layer_rows(project)
+    assert sorted(back) == [1, 2, 3]
+    for col in ("DLBM", "mp_code", "mp_name", "mp_status", "mp_candidates"):
+        assert back[1][col] == before[1][col]
+    assert round(area_of(back[1]), 6) == 10000.0
+    assert {k: back[k] for k in (2, 3)} == {k: before[k] for k in (2, 3)}
+    assert list(rv.decision_history(project, big)["status"]) == [
+        "按上位规划调整", "已修改", "待定"]
+    assert big in set(rv.open_conflicts(project)["conflict_id"])
+
+
+def test_apply_precedence_other_scheme_sets_unified_class(tmp_path: Path):
+    # the land-use plan in GB/T 21010-2017: 0701 城镇住宅用地 (construction)
+    project = build(tmp_path, plan_codes=("0701", "0101", "0601"),
+                    plan_scheme="gbt21010_2017")
+    big = c6_ids(project)[0]
+    edit = rv.apply_precedence(project, big, reviewer="张三")
+    assert edit.values == {"mp_code": "0101"}
+    rows = layer_rows(project)
+    got = {rows[f]["mp_code"]: (rows[f]["DLBM"], round(area_of(rows[f]), 6))
+           for f in (1, *edit.new_fids)}
+    # the source plan's own code stays; the unified class of the half inside changes
+    assert got == {"0101": ("0701", 5000.0), "0701": ("0701", 5000.0)}
+    assert {rows[f]["mp_status"] for f in (1, *edit.new_fids)} == {"ok"}
+    edit.undo()
+    back = layer_rows(project)[1]
+    assert (back["DLBM"], back["mp_code"], back["mp_name"]) == ("0701", "0701", "城镇住宅用地")
+
+
+def test_apply_precedence_needs_a_proposal(project: Project):
+    from multiplan.core.editing import register_gpkg_functions
+
+    big = c6_ids(project)[0]
+    with sqlite3.connect(project.gpkg) as conn:
+        register_gpkg_functions(conn)  # GDAL's R-tree triggers call ST_* functions
+        conn.execute("UPDATE mp_conflicts SET proposed_code = NULL WHERE conflict_id = ?",
+                     (big,))
+    before = layer_rows(project)
+    with pytest.raises(rv.ReviewError) as e:
+        rv.apply_precedence(project, big, reviewer="张三")
+    assert big in e.value.zh
+    assert layer_rows(project) == before
+    assert len(rv.decision_history(project, big)) == 0

@@ -36,12 +36,14 @@ import contextlib
 import json
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from .errors import MultiplanError
 from .project import Project, _register_attributes_table, _table_exists
@@ -55,7 +57,9 @@ __all__ = [
     "OBSOLETE",
     "STATUS_EN",
     "STATUS_KEYS",
+    "PrecedenceEdit",
     "ReviewError",
+    "apply_precedence",
     "committee_decision",
     "committee_history",
     "decide",
@@ -211,8 +215,11 @@ def _check_reviewer(project: Project, reviewer: str) -> str:
     if not name:
         raise ReviewError("review.reviewer_missing", "评议决定须填写评议人姓名",
                           "a review decision needs the reviewer's name")
+    # the project's reviewer list (Project.roles / can_decide) binds once it has one
+    roles = getattr(project, "roles", None)
+    listed = roles()["reviewers"] if callable(roles) else []
     can = getattr(project, "can_decide", None)
-    if callable(can) and not can(name):
+    if listed and callable(can) and not can(name):
         raise ReviewError("review.not_reviewer",
                           f"{name} 不在本项目的评议人名单中，不能作出评议决定",
                           f"{name} is not on the project's list of reviewers and cannot "
@@ -482,3 +489,218 @@ def committee_decision(project: Project) -> dict[str, Any] | None:
     """The latest committee record, or None if the committee has not decided."""
     hist = committee_history(project)
     return hist[-1] if hist else None
+
+
+# =========================================================================== precedence edit
+
+@dataclass
+class PrecedenceEdit:
+    """What :func:`apply_precedence` did. ``session`` holds the edit: while not ``saved`` the
+    command is on its undo stack (``session.undo()`` or :meth:`undo` takes it back exactly);
+    after saving, :meth:`undo` applies the reverse edit (merge the split parts back, restore
+    the code) as a new saved command."""
+
+    item_id: str
+    layer: str
+    fid: int
+    values: dict[str, Any]
+    before: dict[str, Any]
+    changed_fids: list[int]
+    new_fids: list[int]
+    session: Any
+    command: Any
+    saved: bool
+    previous_status: str
+    reviewer: str
+    warnings: list[str] = field(default_factory=list)
+    undone: bool = False
+
+    def save(self, *, now: datetime | str | None = None) -> None:
+        """Save the session and record 已修改 for the item."""
+        if self.saved:
+            return
+        self.session.save()
+        self.saved = True
+        decide(self.session.project, self.item_id, "已修改", reviewer=self.reviewer,
+               comment=f"已按上位规划调整：{self.layer} 要素 {self.fid} → "
+                       f"{next(iter(self.values.values()))}",
+               now=now, source="apply_precedence")
+
+    def undo(self, *, now: datetime | str | None = None) -> None:
+        """Take the edit back and restore the item's previous decision status."""
+        if self.undone:
+            return
+        project = self.session.project
+        if not self.saved:
+            if self.session.stack.done() and self.session.stack.done()[-1] is self.command:
+                self.session.undo()
+            else:
+                raise ReviewError("review.undo_not_last",
+                                  "撤销失败：按上位规划调整之后还有其他编辑，请先撤销它们",
+                                  "cannot undo: other edits follow the precedence edit; undo "
+                                  "them first")
+        else:
+            with self.session.stack.macro(f"撤销评议调整 {self.item_id}",
+                                          f"Undo review adjustment {self.item_id}",
+                                          reason=f"撤销评议 {self.item_id}"):
+                if self.new_fids:
+                    self.session.merge([self.fid, *self.new_fids], self.fid)
+                self.session.set_attributes(self.fid, _revert_values(self))
+            self.session.save()
+        self.undone = True
+        decide(project, self.item_id, self.previous_status, reviewer=self.reviewer,
+               comment="撤销按上位规划调整 / precedence edit undone", now=now,
+               source="apply_precedence.undo")
+
+
+def _revert_values(edit: PrecedenceEdit) -> dict[str, Any]:
+    """Values that give back the feature's attributes before the edit: its own code (the
+    unified mp_* columns follow it), plus its unified code where that was a person's
+    decision rather than the crosswalk's."""
+    from . import classification as cls
+
+    rec = edit.session.record
+    out: dict[str, Any] = {}
+    if rec.code_field:
+        out[rec.code_field] = edit.before.get(rec.code_field)
+    if "mp_code" in edit.before and rec.scheme and edit.before.get("mp_code"):
+        derived = cls.load_crosswalk(rec.scheme).map(edit.before.get(rec.code_field)).target \
+            if edit.before.get(rec.code_field) else None
+        if derived != edit.before["mp_code"]:
+            out["mp_code"] = edit.before["mp_code"]
+    return out
+
+
+def apply_precedence(project: Project, item_id: str, *, reviewer: str, comment: str = "",
+                     session: Any = None, save: bool = True,
+                     now: datetime | str | None = None) -> PrecedenceEdit:
+    """Decide 按上位规划调整 on a register conflict and apply it: the lower-precedence
+    parcel's part inside the conflict piece takes the proposed class of the register row
+    (``proposed_code``, the class of ``winner_layer`` — the merged 一张图's choice).
+
+    The edit goes through the editing core as one undoable step: if the piece is only part
+    of the parcel, the parcel is split along the piece's outline first, then the class is
+    set on the part(s) inside the piece. A layer coded in 用地用海 2023 gets the code in its
+    code field; a layer of another scheme keeps its own code and gets the unified class in
+    ``mp_code`` (a person's decision). ``session``: an open editing session on that layer
+    (the GUI's, so its Undo takes the edit back); otherwise one is opened (a locked layer is
+    unlocked with the decision as the reason). ``save``: save now and record 已修改 after the
+    decision (else call :meth:`PrecedenceEdit.save`)."""
+    from . import classification as cls
+    from .editing import EditSession
+
+    name = _check_reviewer(project, reviewer)
+    item_id = str(item_id).strip()
+    reg = _register_row(project, item_id)
+    winner = reg.get("winner_layer")
+    code = reg.get("proposed_code")
+    if not winner or not code or winner not in (reg["layer_a"], reg["layer_b"]):
+        raise ReviewError("review.no_proposal",
+                          f"差异图斑 {item_id} 没有上位规划给出的建议地类，无法自动按上位规划调整",
+                          f"conflict {item_id} has no proposed class from the higher-precedence "
+                          f"plan; it cannot be adjusted automatically", feature=item_id)
+    loser, fid = ((reg["layer_b"], int(reg["fid_b"])) if winner == reg["layer_a"]
+                  else (reg["layer_a"], int(reg["fid_a"])))
+    rec = project.layer(loser)
+    if rec.scheme == cls.TARGET_SCHEME and rec.code_field:
+        values = {rec.code_field: code}
+    else:
+        with contextlib.closing(project.connect()) as conn:
+            cols = {r[1] for r in conn.execute(f'PRAGMA table_info("{rec.name}")')}
+        if "mp_code" not in cols:
+            raise ReviewError("review.no_class_field",
+                              f"图层 {loser} 没有地类字段，按上位规划调整须手工编辑（如修改边界）",
+                              f"layer {loser} carries no land-use class; adjust it by hand "
+                              f"(e.g. by editing its boundary)", feature=item_id)
+        values = {"mp_code": code}
+    if session is None:
+        from .editing import is_locked
+
+        reason = (f"评议决定 {item_id}：按上位规划调整 / review decision {item_id}: adjust to "
+                  f"higher-level plan") if is_locked(project, loser) else None
+        session = EditSession.open(project, loser, actor=name, unlock_reason=reason)
+    elif session.layer != loser:
+        raise ReviewError("review.wrong_session",
+                          f"差异图斑 {item_id} 须修改图层 {loser}，而当前编辑的是 {session.layer}",
+                          f"conflict {item_id} changes layer {loser}, but the open editing "
+                          f"session is on {session.layer}", feature=item_id)
+    feature = session.feature(fid)
+    if feature is None:
+        raise ReviewError("review.parcel_missing",
+                          f"图层 {loser} 中已没有要素 {fid}（差异图斑 {item_id}），请重新检测冲突",
+                          f"feature {fid} of layer {loser} (conflict {item_id}) no longer "
+                          f"exists; rerun conflict detection", feature=item_id)
+    before = dict(feature.attrs)
+    piece = reg["geometry"]
+    warnings: list[str] = []
+    new_fids: list[int] = []
+    label = (f"按上位规划调整 {item_id}", f"Adjust to higher-level plan {item_id}")
+    with session.stack.macro(*label, reason=f"评议 {item_id}：按上位规划调整"):
+        parcel = feature.geometry
+        share = (float(shapely.area(shapely.intersection(parcel, piece)))
+                 / float(parcel.area)) if parcel is not None and parcel.area > 0 else 1.0
+        targets = [fid]
+        if share < 0.999:
+            for line in _cut_lines(piece, parcel):
+                for f in [fid, *new_fids]:
+                    g = session.feature(f).geometry
+                    if g is None or not shapely.intersects(line, g) or shapely.covers(
+                            shapely.boundary(g), line):
+                        continue
+                    split = session.split(line, [f])
+                    new_fids += list(getattr(split, "new_fids", []))
+            targets = []
+            for f in [fid, *new_fids]:
+                g = session.feature(f).geometry
+                inside = float(shapely.area(shapely.intersection(g, piece)))
+                if g.area > 0 and inside / g.area >= 0.5:
+                    targets.append(f)
+            if not new_fids or not targets:
+                warnings.append("未能沿差异图斑边界分割地块，整个地块已按上位规划调整 / the parcel "
+                                "could not be split along the piece; the whole parcel was "
+                                "adjusted")
+                targets = [fid]
+        command = session.set_attributes(targets, values,
+                                         reason=f"评议 {item_id}：按上位规划调整")
+    command = session.stack.done()[-1]
+    prev = decisions(project)
+    prev_status = (prev.set_index("item_id")["status"].get(item_id, "待定")
+                   if len(prev) else "待定")
+    edit = PrecedenceEdit(item_id=item_id, layer=loser, fid=fid, values=values, before=before,
+                          changed_fids=targets, new_fids=new_fids, session=session,
+                          command=command, saved=False, previous_status=str(prev_status),
+                          reviewer=name, warnings=warnings)
+    decide(project, item_id, "按上位规划调整", reviewer=name,
+           comment=comment or f"{loser} 要素 {fid} 按 {winner} 调整为 {code} "
+                              f"{reg.get('proposed_name') or ''}".strip(),
+           now=now, source="apply_precedence")
+    if save:
+        edit.save(now=now)
+    return edit
+
+
+def _cut_lines(piece: Any, parcel: Any) -> list[Any]:
+    """The piece's outline inside the parcel (its boundary minus the parcel's), as simple
+    lines along which the parcel is split."""
+    cut = shapely.difference(shapely.boundary(piece), shapely.boundary(parcel))
+    merged = shapely.line_merge(cut) if not cut.is_empty else cut
+    parts = shapely.get_parts(merged)
+    return [p for p in parts if p.geom_type == "LineString" and p.length > 0]
+
+
+def _register_row(project: Project, item_id: str) -> dict[str, Any]:
+    import pyogrio
+
+    with contextlib.closing(project.connect()) as conn:
+        have = _table_exists(conn, "mp_conflicts") and conn.execute(
+            'SELECT 1 FROM "mp_conflicts" WHERE "conflict_id" = ?', (item_id,)).fetchone()
+    if not have:
+        raise ReviewError("review.item_not_found",
+                          f"差异图斑登记表中没有 {item_id}",
+                          f"no conflict {item_id} in the conflict register", feature=item_id)
+    q = item_id.replace("'", "''")
+    gdf = pyogrio.read_dataframe(project.gpkg, layer="mp_conflicts",
+                                 where=f"conflict_id = '{q}'")
+    row = gdf.iloc[0].to_dict()
+    row["geometry"] = gdf.geometry.iloc[0]
+    return row
