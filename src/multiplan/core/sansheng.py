@@ -28,6 +28,7 @@ import pandas as pd
 
 from .classification import sansheng, sansheng_classes, sansheng_table_version
 from .errors import MultiplanError
+from .fonts import CJK_FAMILIES, cjk_font
 from .overlay import overlay_intersection
 from .project import Project
 from .qa import CheckContext, CheckResult, LayerData
@@ -51,7 +52,6 @@ STATS_TABLE = "mp_sansheng_stats"
 UNCLASSIFIED = "未定"
 COUNTY = "全县"
 OUTSIDE = "（乡镇界外）"
-CJK_FAMILIES = ("Noto Sans CJK SC", "WenQuanYi Micro Hei")
 COLOURS = {"生产": "#E3A72F", "生活": "#D9534F", "生态": "#4CAF50", "混合": "#8E6BB8",
            UNCLASSIFIED: "#B0B0B0"}
 CLASS_EN = {"生产": "production", "生活": "living", "生态": "ecological", "混合": "mixed",
@@ -188,17 +188,6 @@ def wide_table(county: pd.DataFrame, townships: pd.DataFrame) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- chart
-
-def cjk_font() -> str | None:
-    """The first installed family of :data:`CJK_FAMILIES`, or None."""
-    from matplotlib import font_manager
-
-    names = {f.name for f in font_manager.fontManager.ttflist}
-    for fam in CJK_FAMILIES:
-        if fam in names:
-            return fam
-    return None
-
 
 def draw_chart(result: SanshengResult, path: str | Path, *, dpi: int = 120) -> str | None:
     """A PNG: the county's shares (pie) and each township's shares (stacked bars), labelled

@@ -15,9 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..fonts import CJK_FAMILIES, cjk_font  # noqa: F401 (re-exported)
 from .run import OUTPUT_SPECS, AssessmentRun, colours, legend
-
-CJK_FAMILIES = ("Noto Sans CJK SC", "WenQuanYi Micro Hei")
 
 CAPACITY_COLUMNS = {
     "unit": "评价单元", "water_agriculture_m3": "农业可用水量（m³）",
@@ -41,16 +40,6 @@ FINDING_COLUMNS = {"conflict_id": "编号", "conflict_type": "类型", "type_nam
                    "code_a": "地类代码", "name_a": "地类名称", "layer_b": "评价结果",
                    "name_b": "评价类别", "area_m2": "面积（m²）", "area_mu": "面积（亩）",
                    "share": "占要素比例", "township": "乡镇"}
-
-
-def cjk_font() -> str | None:
-    from matplotlib import font_manager
-
-    names = {f.name for f in font_manager.fontManager.ttflist}
-    for fam in CJK_FAMILIES:
-        if fam in names:
-            return fam
-    return None
 
 
 def _limited(v: Any) -> Any:
