@@ -392,6 +392,7 @@ def _check(path: str, rows: list[tuple[Any, ...]], head: tuple[Any, ...] | None,
 
     expected, prev, last = 1, GENESIS, None
     seen_hashes: set[str] = set()
+    seq_of_hash: dict[str, int] = {GENESIS: 0}
     for r in by_seq:
         fid, seq, time, actor, action, target, detail, prev_hash, h = r
         if last is not None and seq == last[1]:
@@ -417,18 +418,33 @@ def _check(path: str, rows: list[tuple[Any, ...]], head: tuple[Any, ...] | None,
                 f"seq {seq} is outside the chain (next valid position is {expected}): the "
                 f"entry was inserted"))
         if entry_hash(seq, time, actor, action, target, detail, prev_hash) != h:
+            tz = f"，目标 {target}" if target is not None else ""
+            te = f", target {target}" if target is not None else ""
             add(AuditProblem(
                 "changed", seq, fid,
-                f"条目（动作 {action}，目标 {target}）的内容与其哈希不符：写入后被修改",
-                f"the content of this entry (action {action}, target {target}) does not match "
-                f"its hash: it was changed after it was written"))
+                f"条目（动作 {action}{tz}）的内容与其哈希不符：写入后被修改",
+                f"the content of this entry (action {action}{te}) does not match its hash: "
+                f"it was changed after it was written"))
         if not gap and seq >= expected and prev_hash != prev:
-            add(AuditProblem(
-                "broken_link", seq, fid,
-                f"条目的前一哈希与 seq {seq - 1} 的哈希不符：前面的条目被改写、删除或插入",
-                f"the entry's prev_hash does not match the hash of seq {seq - 1}: an earlier "
-                f"entry was rewritten, removed or inserted"))
+            links_to = seq_of_hash.get(str(prev_hash))
+            if links_to is not None and links_to < seq - 1:
+                # the entry links past its predecessors: those were slipped in
+                for x in by_seq:
+                    if links_to < x[1] < seq:
+                        add(AuditProblem(
+                            "inserted", x[1], x[0],
+                            f"条目（动作 {x[4]}）不在链中：其后的 seq {seq} 直接链接到 seq "
+                            f"{links_to}，该条目是插入的",
+                            f"entry (action {x[4]}) is not part of the chain: seq {seq} "
+                            f"links straight to seq {links_to}, so it was inserted"))
+            else:
+                add(AuditProblem(
+                    "broken_link", seq, fid,
+                    f"条目的前一哈希与 seq {seq - 1} 的哈希不符：前面的条目被改写、删除或插入",
+                    f"the entry's prev_hash does not match the hash of seq {seq - 1}: an "
+                    f"earlier entry was rewritten, removed or inserted"))
         seen_hashes.add(str(h))
+        seq_of_hash.setdefault(str(h), seq)
         prev, expected, last = h, seq + 1, r
 
     report.last_seq = last[1] if last else 0
