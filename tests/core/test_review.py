@@ -355,3 +355,41 @@ def test_apply_precedence_needs_a_proposal(project: Project):
     assert big in e.value.zh
     assert layer_rows(project) == before
     assert len(rv.decision_history(project, big)) == 0
+
+
+# --------------------------------------------------------------------------- export
+
+def test_export_decisions_csv_and_xlsx(project: Project, tmp_path: Path):
+    import openpyxl
+
+    big, small = c6_ids(project)
+    rv.decide(project, big, "认可例外", reviewer="张三", comment="重点项目，已批, 见附件", now=T1)
+    rv.decide(project, small, "按现状保留", reviewer="李四", now=T2)
+    # small's piece disappears: its decision is exported as 已失效
+    add_layer(project, "土规", "land_use_plan",
+              [box(0, 0, 100, 100), box(200, 0, 300, 100), box(400, 0, 500, 100)],
+              ["0701", "0101", "0101"])
+    cf.detect_conflicts(project, "土规", "永农")
+    csv = rv.export_decisions(project, tmp_path / "out" / "decisions.csv")
+    assert csv.read_bytes()[:3] == b"\xef\xbb\xbf"  # BOM: Excel reads UTF-8 Chinese
+    df = pd.read_csv(csv, encoding="utf-8-sig", dtype=str)
+    assert list(df.columns[:2]) == ["编号 id", "类别 kind"]
+    rows = df.set_index("编号 id")
+    assert rows.loc[big, "评议状态 status"] == "认可例外"
+    assert rows.loc[big, "意见 comment"] == "重点项目，已批, 见附件"
+    assert rows.loc[big, "面积（公顷）area ha"] == "0.5"  # 50 m × 100 m
+    assert rows.loc[big, "时间（UTC）time"] == "2026-03-01T09:00:00+00:00"
+    assert rows.loc[small, "评议状态 status"] == "已失效"
+    assert rows.loc[small, "评议人 reviewer"] == "李四"
+    want = sql(project, "SELECT count(*) FROM mp_conflicts WHERE severity <> '一致' "
+                        "AND sliver = 0")[0][0]
+    assert len(df) == want + 1
+    xlsx = rv.export_decisions(project, tmp_path / "decisions.xlsx")
+    wb = openpyxl.load_workbook(xlsx, read_only=True)
+    assert wb.sheetnames == ["评议决定", "统计", "说明"]
+    got = list(wb["评议决定"].iter_rows(values_only=True))
+    assert got[0][0] == "编号 id" and len(got) == len(df) + 1
+    by_id = {r[0]: r for r in got[1:]}
+    assert by_id[big][12] == "认可例外" and by_id[big][5] == 0.5
+    with pytest.raises(rv.ReviewError):
+        rv.export_decisions(project, tmp_path / "decisions.pdf")

@@ -38,6 +38,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -64,7 +65,9 @@ __all__ = [
     "committee_history",
     "decide",
     "decision_history",
+    "decision_register",
     "decisions",
+    "export_decisions",
     "normalise_status",
     "open_conflicts",
     "record_committee_decision",
@@ -704,3 +707,92 @@ def _register_row(project: Project, item_id: str) -> dict[str, Any]:
     row = gdf.iloc[0].to_dict()
     row["geometry"] = gdf.geometry.iloc[0]
     return row
+
+
+# =========================================================================== export
+
+#: (column of the decision register, header: Chinese then English)
+REGISTER_EXPORT = [
+    ("item_id", "编号 id"), ("kind_zh", "类别 kind"), ("type", "类型 type"),
+    ("type_name", "类型名称 type name"), ("severity", "程度 severity"),
+    ("area_ha", "面积（公顷）area ha"), ("township", "乡镇 township"),
+    ("layer_a", "图层A layer A"), ("fid_a", "要素A fid A"), ("layer_b", "图层B layer B"),
+    ("fid_b", "要素B fid B"), ("sliver", "碎片 sliver"), ("status", "评议状态 status"),
+    ("status_en", "status (en)"), ("reviewer", "评议人 reviewer"),
+    ("comment", "意见 comment"), ("time", "时间（UTC）time"),
+]
+
+
+def decision_register(project: Project, *, include_slivers: bool = False) -> pd.DataFrame:
+    """The decision register: every review item (register pieces other than 一致 — slivers
+    only with ``include_slivers`` — and 质检/三区三线 findings) with its latest decision
+    (待定 where none), then the decisions whose item is gone (status 已失效). Columns as
+    :data:`REGISTER_EXPORT` (internal names)."""
+    items = pd.DataFrame(review_items(project, include_slivers=include_slivers)
+                         .drop(columns="geometry"))
+    dec = decisions(project)
+    gone = dec[dec["obsolete"]] if len(dec) else dec
+    if len(gone):
+        extra = pd.DataFrame({
+            "item_id": gone["item_id"], "kind": gone["kind"], "status": OBSOLETE,
+            "status_en": OBSOLETE_EN + " (" + gone["status_en"].astype(str) + ")",
+            "reviewer": gone["reviewer"], "comment": gone["comment"], "time": gone["time"]})
+        items = pd.concat([items, extra], ignore_index=True)
+    items["kind_zh"] = items["kind"].map(lambda k: KINDS.get(k, (k, k))[0])
+    items["area_ha"] = items["area_ha"].astype(float).round(4)
+    for c in ("fid_a", "fid_b", "sliver"):
+        items[c] = pd.array([None if pd.isna(v) else int(v) for v in items[c]], dtype="Int64")
+    return items[[c for c, _ in REGISTER_EXPORT]].reset_index(drop=True)
+
+
+def export_decisions(project: Project, path: str | Path, *,
+                     include_slivers: bool = False) -> Path:
+    """Write the decision register to ``path``: ``.xlsx`` (sheets 评议决定, 统计 and 说明) or
+    ``.csv`` (UTF-8 with BOM so Excel reads the Chinese; ids stay text). Returns the path."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".xlsx", ".csv"):
+        raise ReviewError("review.export_format",
+                          f"评议决定只能导出为 .xlsx 或 .csv，而不是 {path.name}",
+                          f"the decision register exports to .xlsx or .csv, not {path.name}",
+                          path=path)
+    table = decision_register(project, include_slivers=include_slivers)
+    out = table.rename(columns=dict(REGISTER_EXPORT))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".csv":
+        out.to_csv(path, index=False, encoding="utf-8-sig")
+        return path
+    import openpyxl
+    from openpyxl.utils import get_column_letter
+
+    wb = openpyxl.Workbook(write_only=True)
+
+    def sheet(title: str, rows: list[list[Any]], widths: Sequence[int] = ()) -> None:
+        ws = wb.create_sheet(title)
+        for i, w in enumerate(widths, start=1):
+            ws.column_dimensions[get_column_letter(i)].width = w
+        for row in rows:
+            ws.append([None if v is None or (isinstance(v, float) and np.isnan(v))
+                       or v is pd.NA else (v.item() if isinstance(v, np.generic) else v)
+                       for v in row])
+
+    body = out.astype(object).where(out.notna(), None)
+    sheet("评议决定", [list(out.columns), *map(list, body.itertuples(index=False, name=None))],
+          (26, 10, 18, 28, 8, 12, 12, 14, 8, 14, 8, 6, 14, 24, 10, 40, 24))
+    counts = table.groupby(["kind_zh", "status"]).agg(
+        n=("item_id", "size"), area=("area_ha", "sum")).reset_index()
+    sheet("统计", [["类别 kind", "评议状态 status", "数量 count", "面积（公顷）area ha"],
+                 *[[r.kind_zh, r.status, int(r.n), round(float(r.area), 4)]
+                   for r in counts.itertuples()]], (14, 16, 12, 18))
+    com = committee_decision(project)
+    info = [["项目 item", "值 value"], ["县 county", project.county],
+            ["导出时间 exported (UTC)", _time(None)],
+            ["评议对象 items", int((table["status"] != OBSOLETE).sum())],
+            ["已失效的决定 obsolete decisions", int((table["status"] == OBSOLETE).sum())],
+            ["碎片 slivers", "包含 included" if include_slivers else
+             "不含（见差异图斑登记表）/ left out (see the conflict register)"],
+            ["评议委员会 committee", f"{com['outcome']}（{com['time']}，主任委员 {com['chair']}）"
+             if com else "未记录 / not recorded"]]
+    sheet("说明", info, (34, 70))
+    wb.save(path)
+    return path
