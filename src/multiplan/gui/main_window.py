@@ -78,9 +78,11 @@ def settings() -> QSettings:
 
 class MainWindow(QMainWindow):
     projectLoaded = Signal()  # every layer of the opened project has been read
+    projectOpened = Signal()  # a project was opened or closed (its layers are still loading)
 
     def __init__(self, project: str | Path | None = None, lang: str = "zh",
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, *, mode: str | None = None,
+                 user: str | None = None) -> None:
         super().__init__(parent)
         self.lang = "en" if lang.lower().startswith("en") else "zh"
         self.project: Project | None = None
@@ -139,8 +141,12 @@ class MainWindow(QMainWindow):
         self._connect()
         self._restore_window_state()
         self._show_empty()
+        from .review import install_review  # 审查 panel, comparison, review mode (issue 8)
+
+        self.review = install_review(self)
+        self.projectOpened.connect(self.review.project_changed)
         if project is not None:
-            self.open_project(project)
+            self.open_project(project, mode=mode, user=user)
 
     # ================================================================== building
     def _dock(self, name: str, title: str, widget: QWidget,
@@ -400,6 +406,7 @@ class MainWindow(QMainWindow):
         self.save_window_state()
         self.tasks.cancel_all(wait=3.0)
         self.canvas.shutdown()
+        self.review.shutdown()
         super().closeEvent(event)
 
     # ================================================================== text helpers
@@ -481,6 +488,7 @@ class MainWindow(QMainWindow):
         self.loaded = {}
         self.undo_stack.clear()
         self._show_empty()
+        self.projectOpened.emit()
 
     def _confirm_discard(self) -> bool:
         if self.project is None or self.undo_stack.isClean():
@@ -503,13 +511,15 @@ class MainWindow(QMainWindow):
         self._failed.clear()
         self._after_load.clear()
 
-    def open_project(self, folder: str | Path) -> bool:
+    def open_project(self, folder: str | Path, mode: str | None = None,
+                     user: str | None = None) -> bool:
         """Open ``folder``: the tree at once, the layers as they are read (in a thread).
-        On failure show the error and keep the current state."""
+        ``mode="review"`` opens it for the review committee as ``user`` (plan data
+        read-only). On failure show the error and keep the current state."""
         if not self._confirm_discard():
             return False
         try:
-            project = Project.open(folder)
+            project = Project.open(folder, mode=mode or "edit", user=user)
             records = project.layers()
             settings_ = project.settings
             crs = project.crs
@@ -550,6 +560,7 @@ class MainWindow(QMainWindow):
             self.canvas.zoom_to_extent(extent)
         self._update_title()
         self._remember_recent(project.folder)
+        self.projectOpened.emit()
         self.request_load()
         return True
 

@@ -1,0 +1,239 @@
+"""规划流程状态: the plan's workflow state, its version, every gate with ✔/✘ and its reason,
+and the button that advances to the next state (refused with the failing gates listed).
+
+Gate checks read the register, the 质检 results and the assessment runs, which can take
+longer than a frame, so they run in the window's worker threads; the dialog shows
+"正在检查…" meanwhile.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from multiplan.core.errors import MultiplanError
+
+HOLDS = QColor(30, 130, 50)
+FAILS = QColor(200, 30, 30)
+
+
+def _states() -> tuple[list[str], dict[str, str]]:
+    from multiplan.core import workflow
+
+    return list(workflow.STATES), dict(getattr(workflow, "STATE_EN", {}))
+
+
+#: gate key → (Chinese, English) name of the condition.
+GATE_NAMES = {
+    "assessment_current": ("双评价为最新", "assessment current"),
+    "no_open_conflicts": ("无未决冲突图斑", "no open conflicts"),
+    "qa_clean": ("质检阻断项通过", "QA blocking checks clean"),
+    "notice_period": ("公示期满 30 日", "public notice period elapsed"),
+    "committee_decision": ("评议委员会决定", "committee decision"),
+    "congress_record": ("人大常委会审议记录", "people's congress record"),
+    "filing_record": ("备案记录", "filing record"),
+    "export_allowed": ("允许导出", "export allowed"),
+}
+
+
+def gate_text(gate: Any, lang: str) -> tuple[str, str]:
+    """(name, reason) of a gate in ``lang``: the reason is the gate's own text."""
+    key = str(getattr(gate, "key", ""))
+    names = GATE_NAMES.get(key, (key, key))
+    name = names[1] if lang == "en" else names[0]
+    reason = getattr(gate, "en" if lang == "en" else "zh", None)
+    if not reason:
+        detail = getattr(gate, "detail", None)
+        reason = json.dumps(detail, ensure_ascii=False, default=str) if detail else ""
+    return name, str(reason)
+
+
+def failing_text(st: Any, lang: str) -> str:
+    lines = []
+    for g in getattr(st, "gates", []) or []:
+        if not getattr(g, "holds", True):
+            name, why = gate_text(g, lang)
+            lines.append(f"✘ {name}" + (f" — {why}" if why else ""))
+    return "\n".join(lines)
+
+
+class WorkflowDialog(QDialog):
+    def __init__(self, window: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent or window)
+        self.window = window
+        self.lang = getattr(window, "lang", "zh")
+        self.setObjectName("workflow_dialog")
+        self.setWindowTitle(self.tr("规划流程状态"))
+        self.resize(640, 460)
+        self.status: Any = None
+        self.last_refusal: str | None = None
+        self.handle: Any = None
+        self.state_label = QLabel("")
+        self.state_label.setTextFormat(Qt.TextFormat.RichText)
+        self.state_label.setWordWrap(True)
+        self.version_label = QLabel("")
+        self.track = QLabel("")
+        self.track.setTextFormat(Qt.TextFormat.RichText)
+        self.track.setWordWrap(True)
+        self.gates = QTreeWidget()
+        self.gates.setColumnCount(3)
+        self.gates.setHeaderLabels([self.tr("闸门"), self.tr("状态"), self.tr("原因")])
+        self.gates.setRootIsDecorated(False)
+        self.gates.setWordWrap(True)
+        self.gates.setColumnWidth(0, 190)
+        self.gates.setColumnWidth(1, 60)
+        self.busy = QLabel("")
+        self.advance_button = QPushButton(self.tr("推进到下一阶段"))
+        self.advance_button.clicked.connect(self.advance)
+        self.refresh_button = QPushButton(self.tr("重新检查"))
+        self.refresh_button.clicked.connect(self.refresh)
+        box = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        box.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.state_label)
+        lay.addWidget(self.version_label)
+        lay.addWidget(self.track)
+        lay.addWidget(self.gates, 1)
+        lay.addWidget(self.busy)
+        row = QHBoxLayout()
+        row.addWidget(self.advance_button)
+        row.addWidget(self.refresh_button)
+        row.addStretch(1)
+        row.addWidget(box)
+        lay.addLayout(row)
+        self.refresh()
+
+    # ------------------------------------------------------------------ helpers
+    def _project(self) -> Any:
+        return self.window.project
+
+    def next_state(self) -> str | None:
+        nxt = getattr(self.status, "next_state", "?")
+        if nxt != "?":
+            return nxt
+        states, _ = _states()
+        state = getattr(self.status, "state", None)
+        if state not in states:
+            return None
+        i = states.index(state)
+        return states[i + 1] if i + 1 < len(states) else None
+
+    def _state_name(self, s: str | None) -> str:
+        if s is None:
+            return "—"
+        _, en = _states()
+        return en.get(s, s) if self.lang == "en" else s
+
+    def _set_busy(self, text: str) -> None:
+        self.busy.setText(text)
+        self.advance_button.setEnabled(not text and self.next_state() is not None)
+        self.refresh_button.setEnabled(not text)
+
+    # ------------------------------------------------------------------ checking
+    def refresh(self) -> None:
+        """Run the gate checks in a worker thread; the list fills when they finish."""
+        project = self._project()
+        if project is None:
+            return
+        from multiplan.core import workflow
+
+        self._set_busy(self.tr("正在检查闸门…"))
+
+        def work(task: Any) -> Any:
+            task.progress(0.1, "")
+            return workflow.status(project)
+
+        self.handle = self.window.tasks.run_in_thread(
+            self.tr("规划流程闸门检查"), work, transient=True, on_done=self.show_status,
+            on_error=lambda err: (self._set_busy(""), self.window.show_error(
+                self.tr("闸门检查失败"), err.get(self.lang) or err.get("en", ""))))
+
+    def show_status(self, st: Any) -> None:
+        self.status = st
+        state = getattr(st, "state", None)
+        states, _ = _states()
+        self.state_label.setText(self.tr("当前阶段：<b>{0}</b>").format(self._state_name(state)))
+        version = getattr(st, "version", None) or getattr(st, "plan_version", None)
+        self.version_label.setText(self.tr("规划版本：{0}").format(version if version
+                                                                 is not None else "—"))
+        parts = []
+        for s in states:
+            name = self._state_name(s)
+            parts.append(f"<b><u>{name}</u></b>" if s == state else name)
+        self.track.setText(" → ".join(parts))
+        self.gates.clear()
+        for g in getattr(st, "gates", []) or []:
+            name, why = gate_text(g, self.lang)
+            holds = bool(getattr(g, "holds", False))
+            item = QTreeWidgetItem([name, "✔" if holds else "✘", why])
+            item.setForeground(1, QBrush(HOLDS if holds else FAILS))
+            item.setToolTip(2, why)
+            item.setData(0, Qt.ItemDataRole.UserRole, getattr(g, "key", name))
+            self.gates.addTopLevelItem(item)
+        nxt = self.next_state()
+        self.advance_button.setText(
+            self.tr("推进到下一阶段：{0}").format(self._state_name(nxt)) if nxt
+            else self.tr("已是最后阶段"))
+        self._set_busy("")
+
+    def gate_rows(self) -> list[tuple[str, str, str]]:
+        """(gate, ✔/✘, reason) as shown (for tests and scripts)."""
+        out = []
+        for i in range(self.gates.topLevelItemCount()):
+            it = self.gates.topLevelItem(i)
+            out.append((it.text(0), it.text(1), it.text(2)))
+        return out
+
+    # ------------------------------------------------------------------ advancing
+    def advance(self) -> None:
+        project = self._project()
+        nxt = self.next_state()
+        if project is None or nxt is None:
+            return
+        from multiplan.core import workflow
+
+        actor = getattr(project, "user", None) or getattr(self.window, "review_user", None)
+        self._set_busy(self.tr("正在推进…"))
+        lang = self.lang
+
+        def work(task: Any) -> dict[str, Any]:
+            task.progress(0.1, "")
+            try:
+                workflow.advance(project, nxt, actor=actor)
+            except MultiplanError as exc:
+                return {"ok": False, "error": exc.text(lang), "status": workflow.status(project)}
+            return {"ok": True, "status": workflow.status(project)}
+
+        self.handle = self.window.tasks.run_in_thread(
+            self.tr("推进规划流程"), work, transient=True, on_done=self._advanced,
+            on_error=lambda err: (self._set_busy(""), self.window.show_error(
+                self.tr("无法推进"), err.get(self.lang) or err.get("en", ""))))
+
+    def _advanced(self, result: dict[str, Any]) -> None:
+        self.show_status(result["status"])
+        if result["ok"]:
+            self.last_refusal = None
+            self.window.statusBar().showMessage(self.tr("规划流程已推进到：{0}").format(
+                self._state_name(getattr(result["status"], "state", None))), 8000)
+            return
+        failing = failing_text(result["status"], self.lang)
+        text = result["error"]
+        if failing and failing not in text:
+            text += "\n\n" + self.tr("未满足的闸门：") + "\n" + failing
+        self.last_refusal = text
+        QMessageBox.warning(self, self.tr("无法推进到下一阶段"), text)
