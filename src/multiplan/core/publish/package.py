@@ -320,12 +320,13 @@ def write_package(project: Project, path: str | Path, *, public: bool,
                      "description, last_change) VALUES ('layer_styles', 'attributes', "
                      "'layer_styles', 'QGIS layer styles', "
                      "strftime('%Y-%m-%dT%H:%M:%fZ','now'))")
+        geom = dict(conn.execute("SELECT table_name, column_name FROM gpkg_geometry_columns"))
         for info, qml in layers:
             conn.execute(
                 'INSERT INTO "layer_styles" ("f_table_catalog", "f_table_schema", '
                 '"f_table_name", "f_geometry_column", "styleName", "styleQML", "styleSLD", '
                 '"useAsDefault", "description", "owner", "ui", "update_time") '
-                "VALUES ('', '', ?, 'geometry', ?, ?, '', 1, ?, 'multiplan', NULL, ?)",
-                (info.table, info.title, qml, f"multiplan {info.title}", _gpkg_time(when)))
+                "VALUES ('', '', ?, ?, ?, ?, '', 1, ?, 'multiplan', NULL, ?)",
+                (info.table, geom.get(info.table, "geom"), info.title, qml, f"multiplan {info.title}", _gpkg_time(when)))
     task.progress(1.0, "")
     return [info for info, _ in layers], notes
