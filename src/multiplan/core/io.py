@@ -810,6 +810,8 @@ def import_layer(project: Project, path: str | Path, *, name: str | None = None,
     t0 = time.perf_counter()
     task = ensure_task(task)
     path = Path(path)
+    # review mode: refuse before any work (a raster would be written into rasters/ first)
+    project.refuse_in_review(f"import:{path.name}", f"导入 {path.name}", f"importing {path.name}")
     try:
         role = role_key(role)
         level = level_key(level)
@@ -942,6 +944,8 @@ def import_raster(project: Project, path: str | Path, *, name: str | None = None
     from rasterio.errors import RasterioError
     from rasterio.warp import calculate_default_transform, reproject
 
+    project.refuse_in_review(f"import:{Path(path).name}", f"导入 {Path(path).name}",
+                             f"importing {Path(path).name}")
     task = ensure_task(task)
     path = Path(path)
     if not path.exists():
