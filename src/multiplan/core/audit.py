@@ -417,7 +417,8 @@ def _check(path: str, rows: list[tuple[Any, ...]], head: tuple[Any, ...] | None,
                 f"seq {seq} 不在链的有效范围内（应从 {expected} 起）：条目是插入的",
                 f"seq {seq} is outside the chain (next valid position is {expected}): the "
                 f"entry was inserted"))
-        if entry_hash(seq, time, actor, action, target, detail, prev_hash) != h:
+        valid = entry_hash(seq, time, actor, action, target, detail, prev_hash) == h
+        if not valid:
             tz = f"，目标 {target}" if target is not None else ""
             te = f", target {target}" if target is not None else ""
             add(AuditProblem(
@@ -426,7 +427,8 @@ def _check(path: str, rows: list[tuple[Any, ...]], head: tuple[Any, ...] | None,
                 f"the content of this entry (action {action}{te}) does not match its hash: "
                 f"it was changed after it was written"))
         if not gap and seq >= expected and prev_hash != prev:
-            links_to = seq_of_hash.get(str(prev_hash))
+            # an intact entry linking to an intact earlier one skips the entries between
+            links_to = seq_of_hash.get(str(prev_hash)) if valid else None
             if links_to is not None and links_to < seq - 1:
                 # the entry links past its predecessors: those were slipped in
                 for x in by_seq:
@@ -444,7 +446,8 @@ def _check(path: str, rows: list[tuple[Any, ...]], head: tuple[Any, ...] | None,
                     f"the entry's prev_hash does not match the hash of seq {seq - 1}: an "
                     f"earlier entry was rewritten, removed or inserted"))
         seen_hashes.add(str(h))
-        seq_of_hash.setdefault(str(h), seq)
+        if valid:
+            seq_of_hash.setdefault(str(h), seq)
         prev, expected, last = h, seq + 1, r
 
     report.last_seq = last[1] if last else 0
