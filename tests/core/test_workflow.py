@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import shapely
-from test_assessment_support import H, W, X0, Y0, build_small_project, county_polygon
+from test_assessment_support import X0, Y0, H, W, build_small_project, county_polygon
 from test_qa import add_layer
 
 from multiplan.core import qa, review, workflow
@@ -231,7 +231,6 @@ def test_qa_gate_never_run_failed_stale_and_clean(tmp_path: Path, project: Proje
 
 
 def test_force_note_passes_qa_but_never_conflicts_or_publication(project: Project):
-    west, east = _halves()
     decide_all(project)
     workflow.advance(project, "已评价", now=T0)
     # make 质检 fail (and the assessment stale) without touching the conflicts

@@ -10,7 +10,7 @@ transaction, so no other writer can change the project meanwhile)
       geometry as ISO WKB (the GeoPackage blob without its header, so the envelope does not
       matter) and each other value tagged by type (NULL, integer, real, text, blob) and
       length-prefixed. Raster layers are hashed as files (they are not copied). The workflow
-      bookkeeping tables (:data:`EXCLUDED`: the audit log, workflow states and records, the
+      bookkeeping tables (:func:`excluded`: the audit log and its chain head, workflow states and records, the
       version table itself) are not part of the plan content and are left out.
     * ``mp_plan_versions`` (attribute table): one row per published version — ``version``,
       ``published_at``, ``actor``, ``path``, ``file_sha256`` (of the copy), ``content_sha256``
@@ -44,8 +44,13 @@ from .errors import MultiplanError
 
 VERSIONS_DIR = "versions"
 VERSIONS_TABLE = "mp_plan_versions"
-#: bookkeeping tables that change by design after publication (not plan content)
+#: bookkeeping tables that change by design after publication (not plan content); every
+#: table whose name starts with ``mp_audit`` (the log and its hash-chain head) too
 EXCLUDED = ("mp_audit", "mp_workflow", "mp_milestones", VERSIONS_TABLE)
+
+
+def excluded(table: str) -> bool:
+    return table in EXCLUDED or table.startswith(("mp_audit", "mp_tmp_"))
 _ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 
 
@@ -119,7 +124,7 @@ def content_hashes(gpkg: Path, folder: Path | None = None) -> dict[str, dict[str
         tables = [(r[0], r[1]) for r in conn.execute(
             "SELECT table_name, data_type FROM gpkg_contents ORDER BY table_name")]
         for name, kind in tables:
-            if name in EXCLUDED or name.startswith("mp_tmp_"):
+            if excluded(name):
                 continue
             sha, n = table_sha256(conn, name)
             out[name] = {"kind": kind, "rows": n, "sha256": sha}
