@@ -482,3 +482,45 @@ def test_verify_an_empty_folder(tmp_path) -> None:
     rep = verify_export(tmp_path)
     assert not rep.ok and rep.missing == ["manifest.json"]
     assert not verify_export(tmp_path / "nope").ok
+
+
+# =========================================================================== with sheets
+
+@pytest.fixture(scope="module")
+def draft_export(base: Path, tmp_path_factory) -> Path:
+    """A public draft (公示中) with one sheet at A4 / low dpi."""
+    dst = tmp_path_factory.mktemp("draft")
+    shutil.copytree(base, dst / "p")
+    project = Project.open(dst / "p")
+    set_state(project, "公示中")
+    export_package(project, dst / "out", public=True, sheets=["landuse"], paper="A4",
+                   dpi=60, review_no="浙S(2026)001号")
+    return dst / "out"
+
+
+def test_public_draft_sheet_carries_watermark_and_review_number(draft_export) -> None:
+    out = draft_export
+    m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    pdfs = [f["path"] for f in m["files"] if f["kind"] == "map_pdf"]
+    pngs = [f["path"] for f in m["files"] if f["kind"] == "map_png"]
+    assert len(pdfs) == 1 and len(pngs) == 1 and pdfs[0].startswith("maps/")
+    assert m["sheets"][0]["key"] == "landuse" and sorted(m["sheets"][0]["files"]) == sorted(
+        pdfs + pngs)
+    text = subprocess.run(["pdftotext", str(out / pdfs[0]), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    flat = "".join(text.split())  # the watermark is set at an angle: one glyph per line
+    assert "征求意见稿" in flat or "稿见意求征" in flat
+    assert "浙S(2026)001号" in text
+    assert "国土空间用地用海规划图" in text
+    with open(out / pngs[0], "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_verify_detects_a_changed_byte_in_the_pdf(draft_export, tmp_path) -> None:
+    dst = tmp_path / "copy"
+    shutil.copytree(draft_export, dst)
+    pdf = next((dst / "maps").glob("*.pdf"))
+    assert verify_export(dst).ok
+    _flip(pdf)
+    rep = verify_export(dst)
+    assert rep.changed == [pdf.relative_to(dst).as_posix()] and not rep.ok
