@@ -636,16 +636,17 @@ def write_png_strips(fig: Any, path: str | Path, dpi: int, *, task: Task | None 
     rows_per = max(1, min(height, strip_pixels // max(width, 1)))
     with open(path, "wb") as fh:
         png = _PngStream(fh, width, height, dpi)
-        top = h_in * dpi  # pixel row r covers [top - r - 1, top - r] in figure pixels
+        # whole-pixel bands: row r of the image is figure pixel row height - 1 - r, so each
+        # band is an integer shift of the figure (no resampling differences); Agg truncates
+        # a band's size, hence the 0.001-pixel overshoot
         r = 0
         while r < height:
             n = min(rows_per, height - r)
-            # Agg truncates the band's size to whole pixels: ask for a quarter pixel more
-            y1 = (top - r) / dpi
-            y0 = (top - r - n - 0.25) / dpi
+            y0 = (height - r - n) / dpi
+            y1 = (height - r + 1e-3) / dpi
             buf = io.BytesIO()
             fig.savefig(buf, format="rgba", dpi=dpi,
-                        bbox_inches=Bbox([[0.0, y0], [(width + 0.25) / dpi, y1]]),
+                        bbox_inches=Bbox([[0.0, y0], [(width + 1e-3) / dpi, y1]]),
                         facecolor="white")
             a = np.frombuffer(buf.getbuffer(), dtype=np.uint8)
             got = a.size // 4 // width
