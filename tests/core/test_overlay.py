@@ -73,6 +73,40 @@ def test_multipolygon_piece_is_one_row() -> None:
     assert shapely.equals(res.geometry[0], MultiPolygon([box(1, 0, 2, 1), box(10, 0, 11, 1)]))
 
 
+def test_multipart_features_are_split_and_put_back_per_pair() -> None:
+    # a0: two far-apart unit-4 squares; a1: a single square; b0 covers a0's west part and
+    # half of a1; b1 is two parts: one covering a0's east part, one far away from everything
+    a0 = MultiPolygon([box(0, 0, 2, 2), box(1000, 0, 1002, 2)])
+    a1 = box(10, 0, 12, 2)
+    b0 = box(-1, -1, 11, 3)
+    b1 = MultiPolygon([box(999, -1, 1003, 3), box(5000, 5000, 5001, 5001)])
+    res = overlay_intersection(arr(a0, a1), arr(b0, b1))
+    # by hand: a0∩b0 = west square (4), a0∩b1 = east square (4), a1∩b0 = x 10..11 (2)
+    assert pieces(res) == {(0, 0): 4.0, (0, 1): 4.0, (1, 0): 2.0}
+    got = dict(zip(zip(res.a_idx.tolist(), res.b_idx.tolist()), res.contained.tolist(),
+                   strict=True))
+    # a part of a0 is not a0: only a whole feature as-is counts as contained
+    assert got == {(0, 0): False, (0, 1): False, (1, 0): False}
+    assert shapely.equals(res.geometry[0], box(0, 0, 2, 2))
+
+
+def test_multipart_wholly_inside_is_contained_and_one_multipolygon() -> None:
+    a0 = MultiPolygon([box(0, 0, 1, 1), box(5, 5, 6, 6), box(9, 0, 10, 1)])
+    # b0 covers all three parts; b1 is itself two parts that together cover a0's first two
+    b0 = box(-1, -1, 11, 11)
+    b1 = MultiPolygon([box(-1, -1, 2, 2), box(4, 4, 7, 7)])
+    res = overlay_intersection(arr(a0), arr(b0, b1))
+    assert pieces(res) == {(0, 0): 3.0, (0, 1): 2.0}
+    assert res.contained.tolist() == [True, False]
+    assert shapely.equals(res.geometry[0], a0)
+    assert res.geometry[1].geom_type == "MultiPolygon"
+    assert shapely.equals(res.geometry[1], MultiPolygon([box(0, 0, 1, 1), box(5, 5, 6, 6)]))
+    # the zone side as a whole multipart feature inside a parcel is contained too
+    big = box(-10, -10, 10, 10)
+    res = overlay_intersection(arr(big), arr(b1))
+    assert pieces(res) == {(0, 0): 18.0} and res.contained.tolist() == [True]
+
+
 def test_duplicate_geometries() -> None:
     p = Polygon([(0, 0), (6, 0), (5, 4), (1, 5)])
     q = Polygon([(0, 0), (6, 0), (5, 4), (1, 5)])  # equal, a different object

@@ -148,10 +148,17 @@ def _overlay(a: np.ndarray, b: np.ndarray, task: Task, pool: ThreadPoolExecutor 
              stop: threading.Event, chunk_size: int, grid: float) -> OverlayResult:
     # cleaning ``a`` holds the GIL while the tree query releases it: run them side by side
     # (the query only reads envelopes, which empty rings do not change)
-    cleaned_a = pool.submit(_without_empty_parts, a) if pool is not None else None
-    b = _without_empty_parts(b)
-    a_pos, b_pos = shapely.STRtree(b).query(a)
-    a = cleaned_a.result() if cleaned_a is not None else _without_empty_parts(a)
+    # multi-part features are split into their polygons first, so that a feature whose parts
+    # lie far apart (a red line stored as one MultiPolygon, a parcel in two places) does not
+    # make a box that meets thousands of features it never touches; pieces are put back
+    # together per pair of features at the end
+    n_a, n_b = len(a), len(b)
+    cleaned_a = (pool.submit(lambda: _explode(_without_empty_parts(a)))
+                 if pool is not None else None)
+    b, b_of = _explode(_without_empty_parts(b))
+    tree = shapely.STRtree(b)
+    a, a_of = cleaned_a.result() if cleaned_a is not None else _explode(_without_empty_parts(a))
+    a_pos, b_pos = tree.query(a)
     if len(a_pos) == 0:
         return _empty_result()
 
@@ -179,7 +186,7 @@ def _overlay(a: np.ndarray, b: np.ndarray, task: Task, pool: ThreadPoolExecutor 
                       f"叠加求交 / overlay: {done:,}/{total:,} 对 pairs")
 
     outs = _run_chunks(work, chunks, pool, report)
-    return _assemble(outs, hub_is_a)
+    return _assemble(outs, hub_is_a, a_of, b_of, n_a, n_b)
 
 
 # --------------------------------------------------------------------------- internals
@@ -191,7 +198,7 @@ class _ChunkOut:
     o: np.ndarray
     geometry: np.ndarray
     area: np.ndarray
-    contained: np.ndarray
+    as_is: np.ndarray  # _OTHER_INSIDE / _HUB_INSIDE where the piece is that input as-is, else 0
     failures: list[tuple[int, int, str]]
     retried: list[tuple[int, int, str]]
 
@@ -241,6 +248,33 @@ def _without_empty_parts(arr: np.ndarray) -> np.ndarray:
         arr[k] = (shapely.MultiPolygon(polys) if tid[k] == _MULTIPOLYGON
                   else polys[0] if polys else shapely.Polygon())
     return arr
+
+
+def _explode(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """The polygons of ``arr`` and, when any feature has several, the feature of each.
+
+    Returns ``(parts, owner)``; ``owner`` is None when ``parts`` is aligned with ``arr``
+    (no feature has more than one polygon; one-part MultiPolygons — every feature read from
+    a GeoPackage — are replaced by their polygon, the same point set). Otherwise the
+    single-polygon features come first in their order, then the parts of the others.
+    """
+    tid = shapely.get_type_id(arr)
+    multi = np.flatnonzero(tid == _MULTIPOLYGON)
+    if not len(multi):
+        return arr, None
+    n_parts = shapely.get_num_geometries(arr[multi])
+    out = arr.copy()
+    single = multi[n_parts == 1]
+    out[single] = shapely.get_geometry(arr[single], 0)
+    out[multi[n_parts == 0]] = None
+    several = multi[n_parts > 1]
+    if not len(several):
+        return out, None
+    parts, of = shapely.get_parts(arr[several], return_index=True)
+    keep = np.ones(len(arr), bool)
+    keep[several] = False
+    owner = np.concatenate([np.flatnonzero(keep), several[of]])
+    return np.concatenate([out[keep], parts]), owner
 
 
 def _empty_result() -> OverlayResult:
@@ -327,8 +361,8 @@ def _process_chunk(hub: np.ndarray, other: np.ndarray, hub_is_a: bool, h: np.nda
 
     area = shapely.area(geoms)  # NaN for None
     keep = area > 0
-    return _ChunkOut(h[keep], o[keep], geoms[keep], area[keep], (in_hub | hub_inside)[keep],
-                     failures, retried)
+    as_is = np.where(in_hub | hub_inside, kind, 0).astype(np.int8)
+    return _ChunkOut(h[keep], o[keep], geoms[keep], area[keep], as_is[keep], failures, retried)
 
 
 _DISJOINT, _OTHER_INSIDE, _HUB_INSIDE, _CROSSING = 0, 1, 2, 3
@@ -460,22 +494,68 @@ def polygonal_parts(g: np.ndarray) -> np.ndarray:
     return out
 
 
-def _assemble(outs: list[_ChunkOut | None], hub_is_a: bool) -> OverlayResult:
+def _assemble(outs: list[_ChunkOut | None], hub_is_a: bool, a_of: np.ndarray | None,
+              b_of: np.ndarray | None, n_a: int, n_b: int) -> OverlayResult:
+    """Pieces per pair of input features, sorted by (a, b).
+
+    ``a_of``/``b_of`` map exploded polygons back to features (None: aligned). Where a pair
+    of features has several pieces (from different parts), they become one MultiPolygon
+    with the summed area; it is ``contained`` when it is one whole feature as-is: every
+    piece is a part of that feature taken as-is and every part of it is there. Parts of a
+    valid MultiPolygon meet at most in points, so the pieces of one pair never overlap.
+    """
     got = [c for c in outs if c is not None]
     if not got:
         return _empty_result()
     h = np.concatenate([c.h for c in got]).astype(np.int64)
     o = np.concatenate([c.o for c in got]).astype(np.int64)
-    a_idx, b_idx = (h, o) if hub_is_a else (o, h)
+    as_is = np.concatenate([c.as_is for c in got])
+    a_p, b_p = (h, o) if hub_is_a else (o, h)
+    other_is_a = not hub_is_a
+    a_whole = as_is == (_OTHER_INSIDE if other_is_a else _HUB_INSIDE)
+    b_whole = as_is == (_HUB_INSIDE if other_is_a else _OTHER_INSIDE)
+    a_idx = a_p if a_of is None else a_of[a_p]
+    b_idx = b_p if b_of is None else b_of[b_p]
+
+    def feature_pair(pair: tuple[int, int, str]) -> tuple[int, int, str]:
+        ap, bp, msg = pair
+        return (int(ap if a_of is None else a_of[ap]), int(bp if b_of is None else b_of[bp]),
+                msg)
+
+    failures = sorted(feature_pair(f) for c in got for f in c.failures)
+    retried = sorted(feature_pair(r) for c in got for r in c.retried)
     order = np.lexsort((b_idx, a_idx))
-    failures = [f for c in got for f in c.failures]
-    retried = [r for c in got for r in c.retried]
-    return OverlayResult(
-        a_idx[order], b_idx[order],
-        np.concatenate([c.geometry for c in got])[order],
-        np.concatenate([c.area for c in got])[order],
-        np.concatenate([c.contained for c in got])[order],
-        sorted(failures), sorted(retried))
+    a_idx, b_idx, a_whole, b_whole = a_idx[order], b_idx[order], a_whole[order], b_whole[order]
+    geometry = np.concatenate([c.geometry for c in got])[order]
+    area = np.concatenate([c.area for c in got])[order]
+    if a_of is None and b_of is None:
+        return OverlayResult(a_idx, b_idx, geometry, area, a_whole | b_whole, failures,
+                             retried)
+
+    n = len(a_idx)
+    if n == 0:
+        empty = _empty_result()
+        empty.failures, empty.retried = failures, retried
+        return empty
+    start = np.flatnonzero(np.r_[True, (a_idx[1:] != a_idx[:-1]) | (b_idx[1:] != b_idx[:-1])])
+    count = np.diff(np.r_[start, n])
+    parts_a = (np.ones(n_a, np.int64) if a_of is None
+               else np.bincount(a_of, minlength=n_a))
+    parts_b = (np.ones(n_b, np.int64) if b_of is None
+               else np.bincount(b_of, minlength=n_b))
+    ga, gb = a_idx[start], b_idx[start]
+    contained = (((np.add.reduceat(a_whole, start) == count) & (count == parts_a[ga]))
+                 | ((np.add.reduceat(b_whole, start) == count) & (count == parts_b[gb])))
+    merged = geometry[start]
+    several = np.flatnonzero(count > 1)
+    if len(several):
+        group = np.repeat(np.arange(len(start)), count)
+        rows = np.flatnonzero(np.isin(group, several))
+        polys, of = shapely.get_parts(geometry[rows], return_index=True)
+        merged[several] = shapely.multipolygons(
+            polys, indices=np.searchsorted(several, group[rows][of]))
+    return OverlayResult(ga, gb, merged, np.add.reduceat(area, start), contained, failures,
+                         retried)
 
 
 # --------------------------------------------------------------------------- slivers
