@@ -515,7 +515,8 @@ def cmd_gui(args: argparse.Namespace) -> int:
     if project is None:
         sample = default_sample_project()
         project = str(sample) if sample is not None else None
-    return run(project, lang=args.lang)
+    return run(project, lang=args.lang, review=getattr(args, "review", False),
+               user=getattr(args, "user", None))
 
 
 def default_sample_project() -> Path | None:
@@ -643,6 +644,11 @@ def build_parser() -> argparse.ArgumentParser:
                                               "county)")
     g.add_argument("--lang", default=None, choices=["zh", "en"],
                    help="界面语言 / UI language (default: the saved setting, else Chinese)")
+    g.add_argument("--review", action="store_true",
+                   help="评审模式打开：规划数据只读，只能记录评议决定和意见 / open in review "
+                        "mode: plan data read-only, only decisions and comments")
+    g.add_argument("--user", default=None, metavar="NAME",
+                   help="评议人或编制人姓名（记入审计日志）/ reviewer or planner name (audited)")
     g.set_defaults(func=cmd_gui)
 
     from multiplan.clicmd import register_all

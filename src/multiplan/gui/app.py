@@ -52,11 +52,13 @@ def language(lang: str | None) -> str:
 
 
 def run(project: str | None, lang: str | None = None,
-        argv: Sequence[str] | None = None) -> int:
+        argv: Sequence[str] | None = None, *, review: bool = False,
+        user: str | None = None) -> int:
     """Open the main window (on ``project`` if given) and run the event loop.
 
     ``lang`` is ``"zh"`` or ``"en"`` (None: the setting chosen in 帮助 → 界面语言, default
-    Chinese). ``argv`` goes to Qt (e.g. ``-qwindowgeometry 1600x1000+0+0``). Returns the
+    Chinese). ``argv`` goes to Qt (e.g. ``-qwindowgeometry 1600x1000+0+0``). ``review``
+    opens the project in review mode (plan data read-only) as ``user``. Returns the
     application's exit code.
     """
     from . import i18n
@@ -65,7 +67,7 @@ def run(project: str | None, lang: str | None = None,
 
     app = get_app(argv)
     used = i18n.install(app, language(lang))
-    window = MainWindow(project, lang=used)
+    window = MainWindow(project, lang=used, mode="review" if review else None, user=user)
     window.editing = install_editing(window)  # the 编辑 menu and toolbar (issue 7)
     window.show()
     return app.exec()
@@ -77,8 +79,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("project", nargs="?", help="project folder / 项目文件夹")
     parser.add_argument("--lang", default=None, choices=["zh", "en"],
                         help="界面语言 / interface language (default: the saved setting, zh)")
+    parser.add_argument("--review", action="store_true",
+                        help="评审模式打开（规划数据只读）/ open in review mode (plan data "
+                             "read-only)")
+    parser.add_argument("--user", default=None, metavar="NAME",
+                        help="评议人或编制人姓名 / reviewer or planner name")
     args, qt_args = parser.parse_known_args(argv)
-    return run(args.project, args.lang, argv=[sys.argv[0], *qt_args])
+    return run(args.project, args.lang, argv=[sys.argv[0], *qt_args], review=args.review,
+               user=args.user)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ from .decision import DecisionForm
 from .items import KIND_EN, SEVERITY_EN, STATUS_EN, Filters, ReviewData, choices, statuses
 from .model import ReviewModel
 
+#: Separates the two layer names of a pair in the pair filter's item data.
+PAIR_SEP = "\x1f"
 KIND_ZH = {"conflict": "差异图斑", "assessment": "双评价核查", "redline": "三区三线",
            "qa": "质检"}
 
@@ -219,7 +221,7 @@ class ReviewPanel(QWidget):
         sev = [(self.tr("需审查（冲突、警告、提示）"), "review")]
         sev += [(SEVERITY_EN.get(s, s) if en else s, s) for s in ch["severity"]]
         refill(self.severity_combo, sev)
-        refill(self.pair_combo, [(f"{a} × {b}", (a, b)) for a, b in ch["pair"]])
+        refill(self.pair_combo, [(f"{a} × {b}", PAIR_SEP.join((a, b))) for a, b in ch["pair"]])
         refill(self.township_combo, [(t, t) for t in ch["township"]])
         st = [(self.tr("未决"), "undecided"), (self.tr("已决"), "decided")]
         st += [(STATUS_EN.get(s, s) if en else s, s) for s in statuses()]
@@ -229,7 +231,7 @@ class ReviewPanel(QWidget):
         pair = self.pair_combo.currentData()
         return Filters(kind=self.kind_combo.currentData(), type=self.type_combo.currentData(),
                        severity=self.severity_combo.currentData(),
-                       pair=tuple(pair) if pair else None,
+                       pair=tuple(pair.split(PAIR_SEP)) if pair else None,
                        township=self.township_combo.currentData(),
                        min_area_ha=float(self.area_spin.value()),
                        status=self.status_combo.currentData(),
@@ -246,6 +248,8 @@ class ReviewPanel(QWidget):
             for key, value in values.items():
                 if key in combos:
                     combo = combos[key]
+                    if key == "pair" and value is not None:
+                        value = PAIR_SEP.join(sorted(value))
                     i = combo.findData(value)
                     if i < 0:
                         raise ValueError(f"no {key} filter value {value!r}")

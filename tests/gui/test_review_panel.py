@@ -1,0 +1,349 @@
+"""The 审查 panel, 两规对比, decisions, review mode and the workflow dialog (pytest-qt,
+offscreen) on a copy of the 长兴县 sample with two real conflict pairs detected by the core.
+
+Expected values come from an independent route: the register is read with sqlite3 /
+pyogrio and filtered with plain pandas here; piece bounds come from shapely on pyogrio's
+geometries; decisions are read back from ``mp_decisions`` with sqlite3.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+import shapely
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+from multiplan.core import conflicts as cf
+from multiplan.core.project import Project
+from multiplan.gui.editing import install_editing
+from multiplan.gui.main_window import MainWindow
+from multiplan.gui.review.model import COLUMN_KEYS
+from multiplan.gui.styles import CONFLICTS_LAYER
+
+PAIRS = [("土地利用规划", "城市总体规划"), ("城市总体规划", "永久基本农田")]
+REVIEWER = "张三"
+
+
+@pytest.fixture(scope="module")
+def project_dir(sample: Path, tmp_path_factory) -> Path:
+    dst = tmp_path_factory.mktemp("review") / "changxing"
+    shutil.copytree(sample, dst)
+    p = Project.open(dst)
+    p.set_roles(reviewers=[REVIEWER, "李四"])
+    for a, b in PAIRS:
+        cf.detect_conflicts(p, a, b)
+    return dst
+
+
+def register(folder: Path) -> pd.DataFrame:
+    """The register as the reviewer sees it, read independently: every row but 一致."""
+    with contextlib.closing(sqlite3.connect(folder / "plan.gpkg")) as conn:
+        df = pd.read_sql_query('SELECT fid, conflict_id, layer_a, layer_b, conflict_type, '
+                               'severity, township, area_ha, sliver FROM mp_conflicts', conn)
+    return df[df["severity"] != "一致"].reset_index(drop=True)
+
+
+def decided_rows(folder: Path) -> pd.DataFrame:
+    with contextlib.closing(sqlite3.connect(folder / "plan.gpkg")) as conn:
+        return pd.read_sql_query('SELECT conflict_id, status, reviewer, comment, time '
+                                 'FROM mp_decisions ORDER BY fid', conn)
+
+
+def wait(win: MainWindow, qtbot) -> None:
+    qtbot.waitUntil(lambda: not win.loading and win.canvas.is_current(), timeout=30000)
+    qtbot.waitUntil(lambda: not win.review.loading, timeout=30000)
+
+
+@pytest.fixture(scope="module")
+def shared(qapp, project_dir: Path):
+    """One window on the project (opened as the listed reviewer), for the tests that put
+    back what they change."""
+    from PySide6.QtWidgets import QMessageBox
+
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("critical", "warning", "information"):
+            mp.setattr(QMessageBox, name, lambda *a, **k: QMessageBox.StandardButton.Ok)
+        mp.setattr(QMessageBox, "question",
+                   lambda *a, **k: QMessageBox.StandardButton.Discard)
+        w = MainWindow(None)
+        install_editing(w)
+        w.resize(1500, 950)
+        w.show()
+        assert w.open_project(project_dir, user=REVIEWER)
+        deadline = 40_000
+        while (w.loading or not w.canvas.is_current() or w.review.loading) and deadline > 0:
+            QTest.qWait(10)
+            deadline -= 10
+        w.review.show_panel(True)
+        yield w
+        w.undo_stack.setClean()
+        w.close()
+        w.deleteLater()
+
+
+@pytest.fixture
+def win(shared: MainWindow, qtbot) -> MainWindow:
+    wait(shared, qtbot)
+    shared.review.panel.set_filters(kind=None, type=None, severity=None, pair=None,
+                                    township=None, status=None, min_area_ha=0.0, slivers=True)
+    return shared
+
+
+def test_panel_lists_the_register_and_filters_like_pandas(win: MainWindow) -> None:
+    panel = win.review.panel
+    reg = register(win.project.folder)
+    assert panel.stack.currentIndex() == 1
+    assert sorted(panel.model.item_ids()) == sorted(reg["conflict_id"])
+    cases = [
+        ({"severity": "冲突"}, reg["severity"] == "冲突"),
+        ({"pair": ("城市总体规划", "永久基本农田")},
+         (reg["layer_a"] == "城市总体规划") & (reg["layer_b"] == "永久基本农田")),
+        ({"township": "雉城街道", "min_area_ha": 1.0},
+         (reg["township"] == "雉城街道") & (reg["area_ha"] >= 1.0)),
+        ({"type": "C2", "slivers": False}, (reg["conflict_type"] == "C2") & (reg["sliver"] == 0)),
+        ({"severity": "review", "min_area_ha": 0.5}, reg["area_ha"] >= 0.5),
+    ]
+    for filters, mask in cases:
+        panel.set_filters(kind=None, type=None, severity=None, pair=None, township=None,
+                          status=None, min_area_ha=0.0, slivers=True)
+        panel.set_filters(**filters)
+        expected = sorted(reg.loc[mask, "conflict_id"])
+        assert expected, filters  # each case keeps something and drops something
+        assert len(expected) < len(reg), filters
+        assert sorted(panel.model.item_ids()) == expected, filters
+        assert f"显示 {len(expected):,} / {len(reg):,}" in panel.count_label.text()
+
+
+def test_sorting_by_area_and_severity(win: MainWindow) -> None:
+    model = win.review.panel.model
+    area_col = COLUMN_KEYS.index("area_ha")
+    win.review.panel.table.sortByColumn(area_col, Qt.SortOrder.DescendingOrder)
+    reg = register(win.project.folder).set_index("conflict_id")
+    areas = reg.loc[model.item_ids(), "area_ha"].to_numpy()
+    assert len(areas) == len(reg)
+    assert np.all(np.diff(areas) <= 0)
+    assert model.data(model.index(0, area_col)) == f"{areas[0]:,.4f}"
+    win.review.panel.table.sortByColumn(COLUMN_KEYS.index("severity"),
+                                        Qt.SortOrder.AscendingOrder)
+    rank = {"冲突": 0, "警告": 1, "提示": 2}
+    sev = [rank[s] for s in reg.loc[model.item_ids(), "severity"]]
+    assert sev == sorted(sev)
+
+
+def test_selecting_a_row_zooms_to_the_piece_and_highlights_it(win: MainWindow, qtbot) -> None:
+    panel = win.review.panel
+    reg = register(win.project.folder)
+    target = reg[reg["area_ha"] > 1.0].sort_values("conflict_id").iloc[0]
+    gdf = pyogrio.read_dataframe(win.project.gpkg, layer="mp_conflicts",
+                                 where=f"conflict_id = '{target['conflict_id']}'")
+    minx, miny, maxx, maxy = shapely.bounds(gdf.geometry.iloc[0])
+    win.canvas.zoom_to_extent()  # far away first
+    assert panel.select_item(target["conflict_id"])
+    qtbot.waitUntil(lambda: win.canvas._highlight_src is not None, timeout=20000)
+    vx0, vy0, vx1, vy1 = win.canvas.view_bounds()
+    assert vx0 <= minx and vy0 <= miny and vx1 >= maxx and vy1 >= maxy
+    # zoomed in: the piece fills a good part of the view, not the whole county
+    assert (maxx - minx) >= 0.2 * (vx1 - vx0) or (maxy - miny) >= 0.2 * (vy1 - vy0)
+    name, pos = win.canvas._highlight_src
+    assert name == CONFLICTS_LAYER
+    fids = win.canvas.layer(CONFLICTS_LAYER).data.fids[pos]
+    assert fids.tolist() == [int(target["fid"])]
+    assert win.review.panel.form.item_id == target["conflict_id"]
+
+
+def test_next_undecided_skips_decided_rows(win: MainWindow, qtbot) -> None:
+    from multiplan.core import review
+
+    panel = win.review.panel
+    panel.set_filters(severity="冲突")
+    ids = panel.model.item_ids()
+    assert len(ids) >= 6
+    for i in (1, 2, 4):  # decided outside the panel, then read again
+        review.decide(win.project, ids[i], "按现状保留", reviewer=REVIEWER, comment="测试")
+    win.review.reload()
+    qtbot.waitUntil(lambda: not win.review.loading, timeout=20000)
+    assert panel.model.item_ids() == ids
+    panel.select_view_row(0)
+    seen = []
+    for _ in range(4):
+        assert panel.go_undecided(1)
+        seen.append(panel.current_item_id())
+    undecided = [ids[j] for j in range(len(ids)) if j not in (1, 2, 4)]
+    assert seen[:2] == [ids[3], ids[5]]
+    assert all(s in undecided for s in seen)  # wraps round, never lands on a decided row
+    panel.select_view_row(5)
+    assert panel.go_undecided(-1)
+    assert panel.current_item_id() == ids[3]
+    win.activateWindow()
+    panel.table.setFocus()
+    qtbot.waitUntil(lambda: panel.table.hasFocus(), timeout=5000)
+    QTest.keyClick(panel.table, Qt.Key.Key_P)  # the keyboard: P, then N
+    assert panel.current_item_id() == ids[0]
+    QTest.keyClick(panel.table, Qt.Key.Key_N)
+    assert panel.current_item_id() == ids[3]
+    # "undecided" filter shows exactly the rows left
+    panel.set_filters(status="undecided")
+    assert set(panel.model.item_ids()) == set(ids) - {ids[1], ids[2], ids[4]}
+
+
+def test_saving_a_decision_writes_the_row_and_updates_the_list_in_place(
+        win: MainWindow, qtbot) -> None:
+    panel = win.review.panel
+    panel.set_filters(pair=("城市总体规划", "永久基本农田"), severity="警告")
+    item_id = panel.model.item_ids()[0]
+    assert panel.select_item(item_id)
+    resets: list[int] = []
+    panel.model.modelReset.connect(lambda: resets.append(1))
+    form = panel.form
+    form.status.setCurrentIndex(form.status.findData("认可例外"))
+    form.comment.setPlainText("省级重点项目，予以认可")
+    assert form.save_button.isEnabled()
+    qtbot.mouseClick(form.save_button, Qt.MouseButton.LeftButton)
+    rows = decided_rows(win.project.folder)
+    last = rows[rows["conflict_id"] == item_id].iloc[-1]
+    assert (last["status"], last["reviewer"], last["comment"]) == \
+        ("认可例外", REVIEWER, "省级重点项目，予以认可")
+    assert last["time"]
+    status_col = COLUMN_KEYS.index("status")
+    row = panel.model.item_ids().index(item_id)
+    assert panel.model.data(panel.model.index(row, status_col)) == "认可例外"
+    assert panel.model.data(panel.model.index(row, COLUMN_KEYS.index("reviewer"))) == REVIEWER
+    assert not resets  # one row repainted, no reload
+
+
+def test_comparison_canvases_show_both_plans_and_stay_synchronised(win: MainWindow,
+                                                                     qtbot) -> None:
+    panel = win.review.panel
+    panel.set_filters(pair=("土地利用规划", "城市总体规划"), severity="冲突", min_area_ha=1.0)
+    item_id = panel.model.item_ids()[0]
+    win.review.set_comparison(True)
+    assert panel.select_item(item_id)
+    cmp_ = win.review.compare
+    a, b = cmp_.canvas_a, cmp_.canvas_b
+    qtbot.waitUntil(lambda: cmp_.layers == ("土地利用规划", "城市总体规划"), timeout=20000)
+    qtbot.waitUntil(lambda: a.is_current() and b.is_current(), timeout=20000)
+    assert a.visible_layers() == ["土地利用规划"] and b.visible_layers() == ["城市总体规划"]
+    # each in its own classification colours: the window's palette of that layer
+    assert a.layer("土地利用规划").palette == win.loaded["土地利用规划"].classes.palette
+    assert b.layer("城市总体规划").palette == win.loaded["城市总体规划"].classes.palette
+    assert a._highlight_src[0] == CONFLICTS_LAYER and b._highlight_src[0] == CONFLICTS_LAYER
+    # a pan in A moves B; a zoom in B moves A
+    before = b.center()
+    a.pan_by(60, -35)
+    assert a.center() != before
+    assert b.center() == pytest.approx(a.center())
+    assert b.units_per_pixel() == pytest.approx(a.units_per_pixel())
+    QTest.mouseMove(b, b.rect().center())
+    b.zoom_by(0.5, delay=0)
+    assert a.units_per_pixel() == pytest.approx(b.units_per_pixel())
+    assert a.center() == pytest.approx(b.center())
+    # a mouse drag in B (pan tool) as well
+    start = b.rect().center()
+    QTest.mousePress(b, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
+    QTest.mouseMove(b, start + type(start)(30, 20))
+    QTest.mouseRelease(b, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                       start + type(start)(30, 20))
+    assert a.center() == pytest.approx(b.center())
+    qtbot.waitUntil(lambda: a.is_current() and b.is_current(), timeout=20000)
+    win.review.set_comparison(False)
+
+
+def test_review_mode_disables_editing_and_refuses_writes(open_window, project_dir: Path,
+                                                         qtbot, dialogs) -> None:
+    win = open_window(None)
+    editing = install_editing(win)
+    assert win.open_project(project_dir, mode="review", user="李四")
+    wait(win, qtbot)
+    QTest.qWait(10)  # the mode is applied again once the event loop runs
+    r = win.review
+    assert win.project.mode == "review"
+    assert r.banner.isVisible() and "评审模式（只读）" in r.banner_label.text()
+    assert "李四" in r.banner_label.text()
+    assert r.mode_label.isVisible() and r.mode_label.text() == "评审模式（只读）"
+    assert r.dock.isVisible()  # the review list opens with review mode
+    for act in (win.import_action, win.conflicts_action, win.merged_action,
+                win.assessment_action, editing.edit_action, editing.add_action):
+        assert not act.isEnabled(), act.text()
+    assert not editing.toolbar.isEnabled()
+    assert win.open_action.isEnabled() and win.zoom_in_action.isEnabled()
+    # a write attempt through the editing core is refused and nothing changes
+    layer = "土地利用规划"
+    with contextlib.closing(sqlite3.connect(project_dir / "plan.gpkg")) as conn:
+        fid, code = conn.execute(f'SELECT fid, GHQ FROM "{layer}" LIMIT 1').fetchone()
+    assert editing.start_editing(layer)
+    editing.session.set_attributes([fid], {"GHQ": "评审期间误改"})
+    assert editing.save_edits() is False
+    assert "评议模式" in (win.last_error or "")
+    editing.discard_edits()
+    editing.stop_editing()
+    with contextlib.closing(sqlite3.connect(project_dir / "plan.gpkg")) as conn:
+        assert conn.execute(f'SELECT GHQ FROM "{layer}" WHERE fid = ?',
+                            (fid,)).fetchone()[0] == code
+    # decisions are still allowed, by a listed reviewer
+    panel = r.panel
+    item_id = panel.model.item_ids()[0]
+    assert panel.select_item(item_id)
+    assert panel.form.save_button.isEnabled()
+    assert not panel.form.apply_button.isEnabled()  # editing the plan is not
+    assert r.save_decision(item_id, "按上位规划调整", "评审会意见") is not None
+    rows = decided_rows(project_dir)
+    assert rows.iloc[-1][["conflict_id", "status", "reviewer"]].tolist() == \
+        [item_id, "按上位规划调整", "李四"]
+    # leaving review mode gives the tools back
+    assert r.leave_review_mode()
+    wait(win, qtbot)
+    QTest.qWait(10)
+    assert win.project.mode == "edit" and not r.banner.isVisible()
+    assert win.conflicts_action.isEnabled() and editing.edit_action.isEnabled()
+
+
+def test_empty_state_without_a_register(open_window, tmp_path: Path, qtbot) -> None:
+    Project.create(tmp_path / "empty", county="长兴县", crs=4549)
+    win = open_window(tmp_path / "empty")
+    qtbot.waitUntil(lambda: not win.review.loading, timeout=20000)
+    win.review.show_panel(True)
+    panel = win.review.panel
+    assert panel.stack.currentIndex() == 0
+    assert "尚未运行冲突检测" in panel.empty_label.text()
+    assert panel.run_button.isVisible()
+
+
+def test_workflow_dialog_lists_gates_and_shows_a_refusal(win: MainWindow, qtbot,
+                                                         dialogs) -> None:
+    dlg = win.review.show_workflow()
+    qtbot.addWidget(dlg)
+    qtbot.waitUntil(lambda: dlg.status is not None and dlg.advance_button.isEnabled(),
+                    timeout=20000)
+    assert "编制中" in dlg.state_label.text()
+    rows = dlg.gate_rows()
+    assert rows and {r[1] for r in rows} <= {"✔", "✘"}
+    assert all(r[2] for r in rows)  # each gate says why
+    assert "已评价" in dlg.advance_button.text()
+    with contextlib.closing(sqlite3.connect(win.project.gpkg)) as conn:
+        before = conn.execute("SELECT count(*) FROM mp_audit WHERE action = "
+                              "'workflow.gate_check'").fetchone()[0]
+    failing = [r for r in rows if r[1] == "✘"]
+    assert failing  # the sample has no current assessment run
+    qtbot.mouseClick(dlg.advance_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dlg.last_refusal is not None, timeout=20000)
+    kind, title, text = dialogs[-1]
+    assert kind == "warning" and title == "无法推进到下一阶段"
+    for name, _, why in failing:
+        assert name in text and why in text
+    with contextlib.closing(sqlite3.connect(win.project.gpkg)) as conn:
+        assert conn.execute("SELECT count(*) FROM mp_audit WHERE action = "
+                            "'workflow.gate_check'").fetchone()[0] == before + 1
+        state = conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'mp_workflow'"
+                             ).fetchone()[0]
+        if state:
+            assert conn.execute("SELECT count(*) FROM mp_workflow WHERE state = '已评价'"
+                                ).fetchone()[0] == 0
+    dlg.close()
