@@ -36,6 +36,7 @@ registered half-layer.
 from __future__ import annotations
 
 import contextlib
+import functools
 import getpass
 import json
 import shutil
@@ -159,6 +160,7 @@ def _migrate_2_to_3(conn: sqlite3.Connection, actor: str | None) -> None:
 MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
 
 
+@functools.cache
 def _os_user() -> str:
     try:
         return getpass.getuser()
