@@ -347,3 +347,54 @@ def test_workflow_dialog_lists_gates_and_shows_a_refusal(win: MainWindow, qtbot,
             assert conn.execute("SELECT count(*) FROM mp_workflow WHERE state = '已评价'"
                                 ).fetchone()[0] == 0
     dlg.close()
+
+
+def test_adjust_by_precedence_edits_the_plan_and_ctrl_z_takes_it_back(win: MainWindow,
+                                                                       qtbot) -> None:
+    panel = win.review.panel
+    panel.set_filters(pair=("土地利用规划", "城市总体规划"), severity="冲突", min_area_ha=1.0,
+                      status="undecided")
+    gpkg = win.project.gpkg
+    with contextlib.closing(sqlite3.connect(gpkg)) as conn:
+        reg = pd.read_sql_query('SELECT conflict_id, layer_a, fid_a, layer_b, fid_b, '
+                                'winner_layer, proposed_code FROM mp_conflicts', conn)
+    reg = reg[reg["conflict_id"].isin(panel.model.item_ids())
+              & reg["proposed_code"].notna()].iloc[0]
+    loser, fid = ((reg["layer_b"], int(reg["fid_b"])) if reg["winner_layer"] == reg["layer_a"]
+                  else (reg["layer_a"], int(reg["fid_a"])))
+
+    def state() -> tuple[int, list[tuple]]:
+        with contextlib.closing(sqlite3.connect(gpkg)) as conn:
+            n = conn.execute(f'SELECT count(*) FROM "{loser}"').fetchone()[0]
+            rows = conn.execute(f'SELECT fid, mp_code FROM "{loser}" ORDER BY fid').fetchall()
+        return n, rows
+
+    before = state()
+    assert panel.select_item(reg["conflict_id"])
+    assert panel.form.apply_button.isEnabled()
+    depth = win.undo_stack.count()
+    qtbot.mouseClick(panel.form.apply_button, Qt.MouseButton.LeftButton)
+    assert win.last_error is None or "按上位规划" not in (win.last_error or "")
+    after = state()
+    assert after != before
+    codes, old = dict(after[1]), dict(before[1])
+    touched = {fid} | (set(codes) - set(old))  # the parcel and the parts split off it
+    assert old[fid] != reg["proposed_code"]
+    assert reg["proposed_code"] in {codes[f] for f in touched}
+    assert all(codes[f] == old[f] for f in old if f != fid)  # nothing else changed
+    assert win.undo_stack.count() == depth + 1
+    assert reg["conflict_id"] in win.undo_stack.undoText()
+    rows = decided_rows(win.project.folder)
+    assert rows[rows["conflict_id"] == reg["conflict_id"]].iloc[-1]["status"] == "已修改"
+    status_col = COLUMN_KEYS.index("status")
+    r = panel.model.item_ids().index(reg["conflict_id"])
+    assert panel.model.data(panel.model.index(r, status_col)) == "已修改"
+    # Ctrl+Z: the window's Undo takes the edit back in the file, and the decision
+    win.undo_action.trigger()
+    restored = state()
+    assert restored[0] == before[0]
+    assert dict(restored[1])[fid] == dict(before[1])[fid]
+    rows = decided_rows(win.project.folder)
+    assert rows[rows["conflict_id"] == reg["conflict_id"]].iloc[-1]["status"] == "待定"
+    assert panel.model.data(panel.model.index(r, status_col)) == "待定"
+    qtbot.waitUntil(lambda: not win.loading, timeout=20000)
