@@ -212,6 +212,8 @@ class Project:
         The project CRS is ``crs`` if given (it must be a CGCS2000 3° Gauss-Krüger zone,
         EPSG 4513–4554), else the 3° zone whose central meridian is nearest to
         ``central_longitude`` (with or without zone prefix as ``prefixed`` says).
+        ``user`` names who creates it (the actor of ``project.create`` in the audit log;
+        default: the OS user). The project is returned open in edit mode.
         """
         folder = Path(folder)
         if crs is None:
@@ -670,7 +672,8 @@ class Project:
         return {"tables": tables, "counts": counts, "layers": layers, "rasters": rasters}
 
     def __repr__(self) -> str:
-        return f"Project({str(self.folder)!r}, county={self.county!r}, epsg={self.epsg})"
+        mode = f", mode={self.mode!r}" if self.mode != "edit" else ""
+        return f"Project({str(self.folder)!r}, county={self.county!r}, epsg={self.epsg}{mode})"
 
 
 def _package_version() -> str:
