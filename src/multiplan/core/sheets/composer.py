@@ -661,6 +661,9 @@ def write_png_strips(fig: Any, path: str | Path, dpi: int, *, task: Task | None 
 
 
 def _flatten_white(rgba: np.ndarray) -> np.ndarray:
+    """RGB over white (the sheet's background is opaque white, so usually a plain slice)."""
+    if int(rgba[..., 3].min()) == 255:
+        return rgba[..., :3]
     alpha = rgba[..., 3:4].astype(np.uint16)
     rgb = rgba[..., :3].astype(np.uint16)
     out = (rgb * alpha + 255 * (255 - alpha) + 127) // 255
@@ -687,15 +690,18 @@ class _PngStream:
         self.fh.write(data)
         self.fh.write(struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF))
 
-    def write_rows(self, rgb: np.ndarray) -> None:
+    def write_rows(self, rgb: np.ndarray, chunk: int = 256) -> None:
         flat = rgb.reshape(rgb.shape[0], -1)
-        prev = np.vstack([self.prev[None, :], flat[:-1]])
-        up = (flat.astype(np.int16) - prev.astype(np.int16)).astype(np.uint8)
-        rows = np.hstack([np.full((flat.shape[0], 1), 2, dtype=np.uint8), up])
-        self.prev = flat[-1].copy()
-        data = self.z.compress(rows.tobytes())
-        if data:
-            self._chunk(b"IDAT", data)
+        for i in range(0, flat.shape[0], chunk):
+            part = flat[i:i + chunk]
+            rows = np.empty((part.shape[0], part.shape[1] + 1), dtype=np.uint8)
+            rows[:, 0] = 2  # filter "Up": byte minus the byte above, modulo 256
+            np.subtract(part[:1], self.prev[None, :], out=rows[:1, 1:])
+            np.subtract(part[1:], part[:-1], out=rows[1:, 1:])
+            self.prev = part[-1].copy()
+            data = self.z.compress(rows.tobytes())
+            if data:
+                self._chunk(b"IDAT", data)
 
     def close(self) -> None:
         data = self.z.flush()
