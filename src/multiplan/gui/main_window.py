@@ -314,6 +314,8 @@ class MainWindow(QMainWindow):
         m = bar.addMenu(self.tr("发布"))
         self.publish_menu = m
         m.addActions([self.export_register_action, self.export_map_action])
+        from .export_dialog import install_export_action
+        install_export_action(self, m)  # 公开发布导出… (sheets, statistics, data package)
 
         m = bar.addMenu(self.tr("帮助"))
         self.help_menu = m
