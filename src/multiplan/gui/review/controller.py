@@ -60,7 +60,7 @@ class _PrecedenceUndo(QUndoCommand):
         try:
             self.edit.undo()
         except MultiplanError as exc:
-            self.ctl._error(self.ctl.tr("无法撤销"), exc)
+            self.ctl.undo_failed(exc)
             return
         self.ctl._after_precedence(self.edit, self.item_id)
 
@@ -396,6 +396,9 @@ class ReviewController(QObject):
             f"{type(exc).__name__}: {exc}"
         self.last_message = text
         self.window.show_error(title, text)
+
+    def undo_failed(self, exc: BaseException) -> None:
+        self._error(self.tr("无法撤销"), exc)
 
     def save_decision(self, item_id: str, status: str, comment: str) -> dict[str, Any] | None:
         """Record a decision (core ``review.decide``) and update its row in place."""

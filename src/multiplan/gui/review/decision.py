@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -71,6 +72,10 @@ class DecisionForm(QGroupBox):
         form.addRow(buttons)
         self.can_decide = True
         self.can_edit = True
+        for keys in ("Ctrl+Return", "Ctrl+Enter"):
+            sc = QShortcut(QKeySequence(keys), self)
+            sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            sc.activated.connect(lambda: self.save_button.isEnabled() and self._save())
         self.set_item(None)
 
     def set_reviewer(self, name: str | None, can_decide: bool = True,

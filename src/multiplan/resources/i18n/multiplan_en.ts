@@ -89,6 +89,100 @@
     </message>
 </context>
 <context>
+    <name>ComparisonView</name>
+    <message>
+        <source>规划 A</source>
+        <translation>Plan A</translation>
+    </message>
+    <message>
+        <source>规划 B</source>
+        <translation>Plan B</translation>
+    </message>
+    <message>
+        <source>在审查列表中选择一个图斑</source>
+        <translation>Choose a piece in the review list</translation>
+    </message>
+    <message>
+        <source>A：{0}</source>
+        <translation>A: {0}</translation>
+    </message>
+    <message>
+        <source>B：{0}</source>
+        <translation>B: {0}</translation>
+    </message>
+    <message>
+        <source>正在读取图层…</source>
+        <translation>Reading layers…</translation>
+    </message>
+    <message>
+        <source>（无图层）</source>
+        <translation>(no layer)</translation>
+    </message>
+</context>
+<context>
+    <name>DecisionForm</name>
+    <message>
+        <source>评议决定</source>
+        <translation>Review decision</translation>
+    </message>
+    <message>
+        <source>未选择图斑</source>
+        <translation>No piece selected</translation>
+    </message>
+    <message>
+        <source>评议意见（将与决定一起记录）</source>
+        <translation>Comment (recorded with the decision)</translation>
+    </message>
+    <message>
+        <source>保存决定</source>
+        <translation>Save decision</translation>
+    </message>
+    <message>
+        <source>记录决定、评议人与时间（Ctrl+Enter）</source>
+        <translation>Record the decision, the reviewer and the time (Ctrl+Enter)</translation>
+    </message>
+    <message>
+        <source>按上位规划调整并修改</source>
+        <translation>Adjust by precedence and edit</translation>
+    </message>
+    <message>
+        <source>将合并一张图中按上位规划确定的地类写入图斑（可撤销，Ctrl+Z）并记录决定</source>
+        <translation>Write the class the merged map takes from the higher-level plan into the parcel (undo with Ctrl+Z) and record the decision</translation>
+    </message>
+    <message>
+        <source>决定</source>
+        <translation>Decision</translation>
+    </message>
+    <message>
+        <source>意见</source>
+        <translation>Comment</translation>
+    </message>
+    <message>
+        <source>评议人</source>
+        <translation>Reviewer</translation>
+    </message>
+    <message>
+        <source>（未指定，请以 --user 姓名 打开评审模式）</source>
+        <translation>(not set: open review mode with --user NAME)</translation>
+    </message>
+    <message>
+        <source>{0}（不在评议人名单中，不能记录决定）</source>
+        <translation>{0} (not on the reviewer list: cannot record decisions)</translation>
+    </message>
+    <message>
+        <source>{0} 公顷</source>
+        <translation>{0} ha</translation>
+    </message>
+    <message>
+        <source>上位规划地类：{0} {1}（{2}）</source>
+        <translation>Higher-level plan class: {0} {1} ({2})</translation>
+    </message>
+    <message>
+        <source>上次：{0} {1}</source>
+        <translation>Last: {0} {1}</translation>
+    </message>
+</context>
+<context>
     <name>IdentifyPanel</name>
     <message>
         <source>项目</source>
@@ -860,6 +954,230 @@
     </message>
 </context>
 <context>
+    <name>ReviewController</name>
+    <message>
+        <source>审查</source>
+        <extracomment>Window actions that change the plan layers or the project&apos;s data; off in review mode. Editing controller actions (gui/editing) switched off in review mode.</extracomment>
+        <translation>Review</translation>
+    </message>
+    <message>
+        <source>两规对比</source>
+        <translation>Compare plans</translation>
+    </message>
+    <message>
+        <source>冲突审查面板</source>
+        <translation>Conflict review panel</translation>
+    </message>
+    <message>
+        <source>下一个未决图斑</source>
+        <translation>Next undecided piece</translation>
+    </message>
+    <message>
+        <source>上一个未决图斑</source>
+        <translation>Previous undecided piece</translation>
+    </message>
+    <message>
+        <source>进入评审模式…</source>
+        <translation>Enter review mode…</translation>
+    </message>
+    <message>
+        <source>退出评审模式</source>
+        <translation>Leave review mode</translation>
+    </message>
+    <message>
+        <source>规划流程状态…</source>
+        <translation>Plan workflow status…</translation>
+    </message>
+    <message>
+        <source>评审模式</source>
+        <translation>Review mode</translation>
+    </message>
+    <message>
+        <source>评审模式（只读）— 评议人：{0}</source>
+        <translation>Review mode (read-only) — reviewer: {0}</translation>
+    </message>
+    <message>
+        <source>评审模式（只读）</source>
+        <translation>Review mode (read-only)</translation>
+    </message>
+    <message>
+        <source>进入评审模式</source>
+        <translation>Enter review mode</translation>
+    </message>
+    <message>
+        <source>评议人姓名：</source>
+        <translation>Reviewer name:</translation>
+    </message>
+    <message>
+        <source>无法读取审查清单</source>
+        <translation>Cannot read the review list</translation>
+    </message>
+    <message>
+        <source>读取审查清单</source>
+        <translation>Reading the review list</translation>
+    </message>
+    <message>
+        <source>无法撤销</source>
+        <translation>Cannot undo</translation>
+    </message>
+    <message>
+        <source>无法记录评议决定</source>
+        <translation>Cannot record the decision</translation>
+    </message>
+    <message>
+        <source>已记录：{0} — {1}</source>
+        <translation>Recorded: {0} — {1}</translation>
+    </message>
+    <message>
+        <source>请先结束正在进行的编辑（编辑 → 编辑图层），再按上位规划调整</source>
+        <translation>Finish the current editing first (Edit → Edit layer), then adjust by precedence</translation>
+    </message>
+    <message>
+        <source>无法按上位规划调整</source>
+        <translation>Cannot adjust by precedence</translation>
+    </message>
+    <message>
+        <source>按上位规划调整 {0}</source>
+        <translation>Adjust by precedence {0}</translation>
+    </message>
+</context>
+<context>
+    <name>ReviewModel</name>
+    <message>
+        <source>编号</source>
+        <extracomment>(frame column, header) of the table; the header is translated in :meth:`headerData`.</extracomment>
+        <translation>ID</translation>
+    </message>
+    <message>
+        <source>类型</source>
+        <translation>Type</translation>
+    </message>
+    <message>
+        <source>严重程度</source>
+        <translation>Severity</translation>
+    </message>
+    <message>
+        <source>面积（公顷）</source>
+        <translation>Area (ha)</translation>
+    </message>
+    <message>
+        <source>乡镇</source>
+        <translation>Township</translation>
+    </message>
+    <message>
+        <source>图层 A × B</source>
+        <translation>Layers A × B</translation>
+    </message>
+    <message>
+        <source>决定</source>
+        <translation>Decision</translation>
+    </message>
+    <message>
+        <source>审查人</source>
+        <translation>Reviewer</translation>
+    </message>
+</context>
+<context>
+    <name>ReviewPanel</name>
+    <message>
+        <source>尚未运行冲突检测，还没有差异图斑可供审查。
+
+请先运行 分析 → 冲突检测（差异图斑），或点击下面的按钮。</source>
+        <extracomment>Separates the two layer names of a pair in the pair filter&apos;s item data.</extracomment>
+        <translation>Conflict detection has not been run: there are no conflict pieces to review yet.
+
+Run Analysis → Conflict detection first, or click the button below.</translation>
+    </message>
+    <message>
+        <source>运行冲突检测…</source>
+        <translation>Run conflict detection…</translation>
+    </message>
+    <message>
+        <source> 公顷</source>
+        <translation> ha</translation>
+    </message>
+    <message>
+        <source>只显示面积不小于此值的图斑</source>
+        <translation>Show only pieces at least this large</translation>
+    </message>
+    <message>
+        <source>含碎片</source>
+        <translation>Slivers</translation>
+    </message>
+    <message>
+        <source>碎片图斑（不计入统计）也列出</source>
+        <translation>List sliver pieces too (they are not counted in the statistics)</translation>
+    </message>
+    <message>
+        <source>类别</source>
+        <translation>Kind</translation>
+    </message>
+    <message>
+        <source>类型</source>
+        <translation>Type</translation>
+    </message>
+    <message>
+        <source>严重程度</source>
+        <translation>Severity</translation>
+    </message>
+    <message>
+        <source>决定</source>
+        <translation>Decision</translation>
+    </message>
+    <message>
+        <source>图层对</source>
+        <translation>Layer pair</translation>
+    </message>
+    <message>
+        <source>乡镇</source>
+        <translation>Township</translation>
+    </message>
+    <message>
+        <source>面积 ≥</source>
+        <translation>Area ≥</translation>
+    </message>
+    <message>
+        <source>◀ 上一个未决 (P)</source>
+        <translation>◀ Previous undecided (P)</translation>
+    </message>
+    <message>
+        <source>下一个未决 (N) ▶</source>
+        <translation>Next undecided (N) ▶</translation>
+    </message>
+    <message>
+        <source>对比两规</source>
+        <translation>Compare plans</translation>
+    </message>
+    <message>
+        <source>并排显示图斑处的图层 A 与图层 B（同步缩放平移）</source>
+        <translation>Show layer A and layer B side by side at the piece (zoom and pan together)</translation>
+    </message>
+    <message>
+        <source>全部</source>
+        <translation>All</translation>
+    </message>
+    <message>
+        <source>需审查（冲突、警告、提示）</source>
+        <translation>To review (conflict, warning, notice)</translation>
+    </message>
+    <message>
+        <source>未决</source>
+        <translation>Undecided</translation>
+    </message>
+    <message>
+        <source>已决</source>
+        <translation>Decided</translation>
+    </message>
+    <message>
+        <source>显示 {0} / {1} 项 · 未决 {2} 项</source>
+        <translation>Showing {0} / {1} · {2} undecided</translation>
+    </message>
+    <message>
+        <source>没有未决的图斑了</source>
+        <translation>No undecided pieces left</translation>
+    </message>
+</context>
+<context>
     <name>TaskPanel</name>
     <message>
         <source>没有正在运行的任务</source>
@@ -891,6 +1209,86 @@
     <message>
         <source>失败：</source>
         <translation>Failed: </translation>
+    </message>
+</context>
+<context>
+    <name>WorkflowDialog</name>
+    <message>
+        <source>规划流程状态</source>
+        <extracomment>gate key → (Chinese, English) name of the condition.</extracomment>
+        <translation>Plan workflow status</translation>
+    </message>
+    <message>
+        <source>闸门</source>
+        <translation>Gate</translation>
+    </message>
+    <message>
+        <source>状态</source>
+        <translation>Status</translation>
+    </message>
+    <message>
+        <source>原因</source>
+        <translation>Reason</translation>
+    </message>
+    <message>
+        <source>推进到下一阶段</source>
+        <translation>Advance to the next stage</translation>
+    </message>
+    <message>
+        <source>重新检查</source>
+        <translation>Check again</translation>
+    </message>
+    <message>
+        <source>正在检查闸门…</source>
+        <translation>Checking the gates…</translation>
+    </message>
+    <message>
+        <source>规划流程闸门检查</source>
+        <translation>Workflow gate check</translation>
+    </message>
+    <message>
+        <source>闸门检查失败</source>
+        <translation>Gate check failed</translation>
+    </message>
+    <message>
+        <source>当前阶段：&lt;b&gt;{0}&lt;/b&gt;</source>
+        <translation>Current stage: &lt;b&gt;{0}&lt;/b&gt;</translation>
+    </message>
+    <message>
+        <source>规划版本：{0}</source>
+        <translation>Plan version: {0}</translation>
+    </message>
+    <message>
+        <source>推进到下一阶段：{0}</source>
+        <translation>Advance to: {0}</translation>
+    </message>
+    <message>
+        <source>已是最后阶段</source>
+        <translation>Last stage reached</translation>
+    </message>
+    <message>
+        <source>正在推进…</source>
+        <translation>Advancing…</translation>
+    </message>
+    <message>
+        <source>推进规划流程</source>
+        <translation>Advancing the workflow</translation>
+    </message>
+    <message>
+        <source>无法推进</source>
+        <translation>Cannot advance</translation>
+    </message>
+    <message>
+        <source>规划流程已推进到：{0}</source>
+        <translation>The workflow is now at: {0}</translation>
+    </message>
+    <message>
+        <source>未满足的闸门：</source>
+        <translation>Gates not met:</translation>
+    </message>
+    <message>
+        <source>无法推进到下一阶段</source>
+        <translation>Cannot advance to the next stage</translation>
     </message>
 </context>
 <context>
