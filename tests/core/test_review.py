@@ -393,3 +393,17 @@ def test_export_decisions_csv_and_xlsx(project: Project, tmp_path: Path):
     assert by_id[big][12] == "认可例外" and by_id[big][5] == 0.5
     with pytest.raises(rv.ReviewError):
         rv.export_decisions(project, tmp_path / "decisions.pdf")
+
+
+def test_apply_precedence_refused_in_review_mode(project: Project):
+    big, _ = c6_ids(project)
+    before = layer_rows(project)
+    review = Project.open(project.folder, mode="review", user="张三")
+    with pytest.raises(Exception) as e:  # noqa: PT011 — the editing core's refusal
+        rv.apply_precedence(review, big, reviewer="张三")
+    assert getattr(e.value, "code", "") == "project.review_mode"
+    assert layer_rows(project) == before
+    assert len(rv.decision_history(project, big)) == 0
+    # a plain decision is what review mode allows
+    rv.decide(review, big, "按现状保留", reviewer="张三")
+    assert sql(project, "SELECT status FROM mp_decisions") == [("按现状保留",)]

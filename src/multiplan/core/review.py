@@ -524,8 +524,11 @@ class PrecedenceEdit:
             return
         self.session.save()
         self.saved = True
+        self._record_modified(now)
+
+    def _record_modified(self, now: datetime | str | None) -> None:
         decide(self.session.project, self.item_id, "已修改", reviewer=self.reviewer,
-               comment=f"已按上位规划调整：{self.layer} 要素 {self.fid} → "
+               comment=f"已按上位规划调整：{self.layer} 要素 {self.changed_fids} → "
                        f"{next(iter(self.values.values()))}",
                now=now, source="apply_precedence")
 
@@ -673,12 +676,22 @@ def apply_precedence(project: Project, item_id: str, *, reviewer: str, comment: 
                           changed_fids=targets, new_fids=new_fids, session=session,
                           command=command, saved=False, previous_status=str(prev_status),
                           reviewer=name, warnings=warnings)
-    decide(project, item_id, "按上位规划调整", reviewer=name,
-           comment=comment or f"{loser} 要素 {fid} 按 {winner} 调整为 {code} "
-                              f"{reg.get('proposed_name') or ''}".strip(),
-           now=now, source="apply_precedence")
+    note = comment or (f"{loser} 要素 {fid} 按 {winner} 调整为 {code} "
+                       f"{reg.get('proposed_name') or ''}").strip()
     if save:
-        edit.save(now=now)
+        # save first: a refused save (review mode, layer changed on disk …) takes the edit
+        # back and records no decision
+        try:
+            session.save()
+        except BaseException:
+            if session.stack.done() and session.stack.done()[-1] is command:
+                session.undo()
+            raise
+    decide(project, item_id, "按上位规划调整", reviewer=name, comment=note, now=now,
+           source="apply_precedence")
+    if save:
+        edit.saved = True
+        edit._record_modified(now)
     return edit
 
 
