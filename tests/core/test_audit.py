@@ -122,6 +122,25 @@ def test_an_intact_history_verifies_and_matches_a_hand_computed_chain(project: P
     assert audit.verify(project.gpkg).ok and project.verify_audit().ok
 
 
+def test_control_line_unlock_sessions_and_discards_keep_the_chain_intact(tmp_path: Path
+                                                                         ) -> None:
+    p = Project.create(tmp_path / "c", county="测试县", crs=4549)
+    rec = record("永久基本农田")
+    rec.role = "basic_farmland"
+    p.write_vector_layer(squares(2), rec)
+    with EditSession.open(p, "永久基本农田", unlock_reason="落实省厅核查意见", actor="李工") as s:
+        s.set_attributes(s.fids()[0], {"DLMC": "旱地"})
+        s.save()
+        s.delete([s.fids()[1]])
+        s.discard()
+    acts = [r[4] for r in rows(p.gpkg)]
+    assert acts == ["project.create", "layer.add", "layer.unlock", "edit.change_attributes",
+                    "edit.save", "edit.discard"]
+    assert [r[3] for r in rows(p.gpkg)][2:] == ["李工"] * 4
+    assert_chain_by_hand(p.gpkg)
+    assert audit.verify(p).ok
+
+
 def test_entries_carry_utc_time_actor_and_canonical_json(project: Project) -> None:
     r = rows(project.gpkg)
     _fid, _seq, time, actor, action, _target, detail, _prev, _h = r[2]
