@@ -241,7 +241,8 @@ def committee_report(project: Project, pdf_path: str | Path, *,
                         "consistent")
             rows = [[r.item_id, r.status, _short(r.reviewer, 8), _short(r.comment, 30),
                      _fmt_time(r.time)] for r in obsolete.head(ROWS_PER_PAGE).itertuples()]
-            _table(fig, (0.08, 0.9, 0.84, 0.022), ["编号", "原状态", "评议人", "意见", "时间"],
+            _table(fig, (0.08, 0.9, 0.84, 0.022),
+                   ["编号", "原状态", "评议人", "意见", "时间（北京）"],
                    rows, [3.0, 1.6, 1.0, 3.4, 1.6])
             _footer(fig, county, page, stamp)
             pdf.savefig(fig)
@@ -392,10 +393,10 @@ def _list_table(fig: Any, chunk: pd.DataFrame, kind: str) -> None:
         colours = [[_INK, _INK, _INK, _BAD if r.severity == "冲突" else _INK, _INK, _INK, _INK]
                    for r in chunk.itertuples()]
     else:
-        header = ["编号", "类型", "面积", "状态", "评议人", "意见", "时间"]
+        header = ["编号", "类型", "面积", "状态", "评议人", "意见", "时间（北京）"]
         widths = [3.0, 0.9, 1.0, 1.6, 1.0, 3.0, 1.9]
         rows = [[r.item_id, _short(r.type, 10), f"{r.area_ha:,.4f}", r.status,
-                 _short(r.reviewer, 6), _short(r.comment, 18), _fmt_time(r.time)]
+                 _short(r.reviewer, 6), _short(r.comment, 26), _fmt_time(r.time)]
                 for r in chunk.itertuples()]
         colours = None
     if not rows:
