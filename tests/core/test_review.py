@@ -114,6 +114,9 @@ def test_decide_writes_history_and_audit(project: Project):
     # the table is a registered GeoPackage attribute table (QGIS/GDAL list it)
     assert sql(project, "SELECT data_type FROM gpkg_contents WHERE table_name='mp_decisions'"
                ) == [("attributes",)]
+    from multiplan.core.audit import verify
+
+    assert verify(project.folder).ok  # the decisions' audit rows extend the hash chain
     latest = rv.decisions(project)
     assert list(latest["item_id"]) == [big]
     assert latest.iloc[0]["status"] == "按现状保留" and latest.iloc[0]["reviewer"] == "李四"
