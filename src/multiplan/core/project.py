@@ -13,6 +13,10 @@ plus ``mp_*`` metadata tables registered as GeoPackage attribute tables:
 Metadata writes go through :meth:`Project.transaction` (one SQLite transaction); every audit
 entry goes through :meth:`Project._audit` inside the caller's transaction.
 
+Vector layers are written by GDAL (pyogrio) into the same file; a layer becomes part of the
+project only when its registry row is committed, so an interrupted import leaves no
+registered half-layer.
+
 **Modes and roles.** A project is opened in ``"edit"`` mode (the default) or ``"review"``
 mode (the review committee): :meth:`Project.open` ``(folder, mode=, user=)``. The project
 records its planners and reviewers (:meth:`Project.roles`, :meth:`Project.set_roles`,
@@ -27,10 +31,9 @@ tables), audit entries, and settings that are not plan content (keys starting wi
 :data:`NON_PLAN_SETTING_PREFIXES`, e.g. the map view ``gui_view``). A user who opens in
 review mode without being listed as reviewer or planner is allowed in, with a
 ``project.review_user_unlisted`` warning in :attr:`Project.warnings`;
-:meth:`Project.can_decide` is True only for listed reviewers.
-Vector layers are written by GDAL (pyogrio) into the same file; a layer becomes part of the
-project only when its registry row is committed, so an interrupted import leaves no
-registered half-layer.
+:meth:`Project.can_decide` is True only for listed reviewers. Analyses that write their own
+results with their own SQL (conflict detection, 质检 and the derived ``mp_sansheng`` column,
+双评价 runs) do not call :meth:`Project.guard_write` and so still run in review mode.
 """
 
 from __future__ import annotations
@@ -168,7 +171,7 @@ def _os_user() -> str:
         return "unknown"
 
 
-def _clean_names(names: Any, what: str) -> list[str]:
+def _clean_names(names: Any, zh: str, en: str) -> list[str]:
     if names is None:
         return []
     if isinstance(names, str):
@@ -176,8 +179,8 @@ def _clean_names(names: Any, what: str) -> list[str]:
     out: list[str] = []
     for n in names:
         if not isinstance(n, str) or not n.strip():
-            raise ProjectError("project.roles_invalid", f"{what}名单中有无效的姓名：{n!r}",
-                               f"invalid name in the {what} list: {n!r}")
+            raise ProjectError("project.roles_invalid", f"{zh}名单中有无效的姓名：{n!r}",
+                               f"invalid name in the list of {en}: {n!r}")
         if n.strip() not in out:
             out.append(n.strip())
     return out
@@ -441,9 +444,9 @@ class Project:
                               "changing the planners and reviewers")
         before = self.roles()
         after = {"planners": before["planners"] if planners is None
-                 else _clean_names(planners, "编制人 planner"),
+                 else _clean_names(planners, "编制人", "planners"),
                  "reviewers": before["reviewers"] if reviewers is None
-                 else _clean_names(reviewers, "评议人 reviewer")}
+                 else _clean_names(reviewers, "评议人", "reviewers")}
         with self.transaction() as conn:
             conn.execute('INSERT INTO "mp_settings" ("key", "value") VALUES (?, ?) '
                          'ON CONFLICT("key") DO UPDATE SET "value" = excluded."value"',
