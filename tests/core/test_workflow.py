@@ -422,3 +422,24 @@ def test_committee_decision_from_before_a_rework_does_not_count(project: Project
     g = gate(workflow.gates_for(project, "评议通过", T0 + timedelta(days=40)),
              "committee_decision")
     assert not g.holds and "早于本轮编制" in g.zh
+
+
+def test_conflict_gate_fails_when_conflicts_were_never_detected(tmp_path: Path):
+    p = Project.create(tmp_path / "p", county="测试县", crs=4549)
+    g = gate(workflow.gates_for(p, "公示中", T0), "no_open_conflicts")
+    assert not g.holds and "尚未检测差异图斑" in g.zh and g.detail["register"] is False
+
+
+def test_rework_from_published_starts_the_next_version(project: Project):
+    later = to_published(project)
+    st = workflow.advance(project, "编制中", actor="王规划", now=later,
+                          force_note="上级批复要求修改")
+    assert (st.state, st.version) == ("编制中", 2)
+    with sqlite3.connect(project.gpkg) as c:
+        last = c.execute("SELECT version, state, from_state, note FROM mp_workflow "
+                         "ORDER BY fid DESC LIMIT 1").fetchone()
+    assert last == (2, "编制中", "已公布", "上级批复要求修改")
+    assert audit_actions(project)[-1] == "workflow.new_version"
+    # the new version's round needs its own committee decision and records
+    g = {x.key: x for x in workflow.gates_for(project, "已公布", later)}
+    assert not g["congress_record"].holds and not g["filing_record"].holds

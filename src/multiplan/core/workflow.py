@@ -385,11 +385,20 @@ def open_conflict_rows(project: Any):
 
 
 def _gate_conflicts(project: Any) -> Gate:
+    from .conflicts import REGISTER_TABLE
+
+    with contextlib.closing(project.connect()) as conn:
+        have = _table_exists(conn, REGISTER_TABLE)
+    if not have:
+        return Gate("no_open_conflicts", False,
+                    "尚未检测差异图斑（multiplan conflicts），无法确认没有未决冲突",
+                    "conflicts were never detected (multiplan conflicts), so no open "
+                    "conflict cannot be confirmed", {"open": None, "register": False})
     rows, decided = open_conflict_rows(project)
     ids = [str(v) for v in rows["conflict_id"].tolist()] if len(rows) else []
     area = float(rows["area_ha"].sum()) if len(rows) and "area_ha" in rows else 0.0
     detail = {"open": len(ids), "conflict_ids": ids[:200], "area_ha": round(area, 4),
-              "decisions_read": decided}
+              "decisions_read": decided, "register": True}
     if not ids:
         return Gate("no_open_conflicts", True, "无未决的冲突级差异图斑",
                     "no open conflict of severity 冲突", detail)
@@ -406,11 +415,15 @@ def _qa_run_audit_fid(conn: sqlite3.Connection, run_ids: set[str]) -> int | None
     if not run_ids or not _table_exists(conn, "mp_audit"):
         return None
     best = None
-    for rid in run_ids:
-        row = conn.execute('SELECT min("fid") FROM "mp_audit" WHERE "action" = \'qa.run\' '
-                           'AND "detail" LIKE ?', (f'%"{rid}"%',)).fetchone()
-        if row and row[0] is not None:
-            best = row[0] if best is None else min(best, row[0])
+    for fid, detail in conn.execute('SELECT "fid", "detail" FROM "mp_audit" '
+                                    'WHERE "action" = \'qa.run\' ORDER BY "fid"'):
+        try:
+            rid = json.loads(detail or "{}").get("run_id")
+        except (ValueError, AttributeError):
+            continue
+        if rid in run_ids:
+            best = fid
+            break
     return best
 
 
@@ -577,9 +590,10 @@ def status(project: Any, now: datetime | None = None) -> WorkflowStatus:
     gates = gates_for(project, nxt, now, rows) if nxt else []
     notice = cyc["notice_row"]["time"] if cyc["notice_row"] else None
     since = cyc["since"]
-    if since is None:
-        log = project.audit_log()
-        since = log[0]["time"] if log else None
+    if since is None:  # never moved: drafting since the project's first audit entry
+        with contextlib.closing(project.connect()) as conn, contextlib.suppress(sqlite3.Error):
+            row = conn.execute('SELECT "time" FROM "mp_audit" ORDER BY "fid" LIMIT 1').fetchone()
+            since = row[0] if row else None
     return WorkflowStatus(cyc["state"], since, cyc["version"], nxt, gates, notice,
                           notice_days(project))
 
