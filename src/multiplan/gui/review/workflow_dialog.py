@@ -14,14 +14,15 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QDialog,
     QDialogButtonBox,
     QHBoxLayout,
     QLabel,
     QMessageBox,
     QPushButton,
-    QTreeWidget,
-    QTreeWidgetItem,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -90,13 +91,18 @@ class WorkflowDialog(QDialog):
         self.track = QLabel("")
         self.track.setTextFormat(Qt.TextFormat.RichText)
         self.track.setWordWrap(True)
-        self.gates = QTreeWidget()
-        self.gates.setColumnCount(3)
-        self.gates.setHeaderLabels([self.tr("闸门"), self.tr("状态"), self.tr("原因")])
-        self.gates.setRootIsDecorated(False)
+        self.anchor = QLabel("")
+        self.anchor.setWordWrap(True)
+        self.anchor.setStyleSheet("QLabel { color: #555; }")
+        self.gates = QTableWidget(0, 3)
+        self.gates.setHorizontalHeaderLabels([self.tr("闸门"), self.tr("状态"), self.tr("原因")])
+        self.gates.verticalHeader().setVisible(False)
         self.gates.setWordWrap(True)
-        self.gates.setColumnWidth(0, 190)
-        self.gates.setColumnWidth(1, 60)
+        self.gates.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.gates.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.gates.setColumnWidth(0, 170)
+        self.gates.setColumnWidth(1, 48)
+        self.gates.horizontalHeader().setStretchLastSection(True)
         self.busy = QLabel("")
         self.advance_button = QPushButton(self.tr("推进到下一阶段"))
         self.advance_button.clicked.connect(self.advance)
@@ -108,6 +114,7 @@ class WorkflowDialog(QDialog):
         lay.addWidget(self.state_label)
         lay.addWidget(self.version_label)
         lay.addWidget(self.track)
+        lay.addWidget(self.anchor)
         lay.addWidget(self.gates, 1)
         lay.addWidget(self.busy)
         row = QHBoxLayout()
@@ -176,27 +183,41 @@ class WorkflowDialog(QDialog):
             name = self._state_name(s)
             parts.append(f"<b><u>{name}</u></b>" if s == state else name)
         self.track.setText(" → ".join(parts))
-        self.gates.clear()
-        for g in getattr(st, "gates", []) or []:
+        gates = list(getattr(st, "gates", []) or [])
+        self.gates.setRowCount(len(gates))
+        for i, g in enumerate(gates):
             name, why = gate_text(g, self.lang)
             holds = bool(getattr(g, "holds", False))
-            item = QTreeWidgetItem([name, "✔" if holds else "✘", why])
-            item.setForeground(1, QBrush(HOLDS if holds else FAILS))
-            item.setToolTip(2, why)
-            item.setData(0, Qt.ItemDataRole.UserRole, getattr(g, "key", name))
-            self.gates.addTopLevelItem(item)
+            cells = [QTableWidgetItem(name), QTableWidgetItem("✔" if holds else "✘"),
+                     QTableWidgetItem(why)]
+            cells[0].setData(Qt.ItemDataRole.UserRole, getattr(g, "key", name))
+            cells[1].setForeground(QBrush(HOLDS if holds else FAILS))
+            cells[1].setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+            cells[2].setToolTip(why)
+            for j, c in enumerate(cells):
+                self.gates.setItem(i, j, c)
+        self.gates.resizeRowsToContents()
         nxt = self.next_state()
+        self.anchor.setText(self._anchor(nxt))
         self.advance_button.setText(
             self.tr("推进到下一阶段：{0}").format(self._state_name(nxt)) if nxt
             else self.tr("已是最后阶段"))
         self._set_busy("")
 
+    def _anchor(self, state: str | None) -> str:
+        """The legal anchor of the step into ``state`` (domain.md §8.1)."""
+        from multiplan.core import workflow
+
+        anchor = getattr(workflow, "ANCHORS", {}).get(state) if state else None
+        if not anchor:
+            return ""
+        return self.tr("下一阶段的依据：{0}").format(anchor[1] if self.lang == "en" else anchor[0])
+
     def gate_rows(self) -> list[tuple[str, str, str]]:
         """(gate, ✔/✘, reason) as shown (for tests and scripts)."""
         out = []
-        for i in range(self.gates.topLevelItemCount()):
-            it = self.gates.topLevelItem(i)
-            out.append((it.text(0), it.text(1), it.text(2)))
+        for i in range(self.gates.rowCount()):
+            out.append(tuple(self.gates.item(i, j).text() for j in range(3)))
         return out
 
     # ------------------------------------------------------------------ advancing

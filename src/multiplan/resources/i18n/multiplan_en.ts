@@ -1267,6 +1267,10 @@ Run Analysis → Conflict detection first, or click the button below.</translati
         <translation>Last stage reached</translation>
     </message>
     <message>
+        <source>下一阶段的依据：{0}</source>
+        <translation>Legal basis of the next stage: {0}</translation>
+    </message>
+    <message>
         <source>正在推进…</source>
         <translation>Advancing…</translation>
     </message>
