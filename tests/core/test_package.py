@@ -19,7 +19,7 @@ from pathlib import Path
 import pyogrio
 import pytest
 from osgeo_utils.samples import validate_gpkg as _validator
-from test_publish import build_project
+from test_publish import X0, Y0, build_project, set_state
 
 from multiplan.core.project import Project
 from multiplan.core.publish.package import PACKAGE_NAME, qml_categorized, write_package
@@ -73,7 +73,7 @@ def test_published_layers_and_their_content(package) -> None:
     with sqlite3.connect(project.gpkg) as conn:
         want = conn.execute("SELECT count(*) FROM mp_conflicts WHERE sliver = 0").fetchone()[0]
     assert n == want > 0
-    assert any("公众意见" in n for n in notes)
+    assert any("公众意见" in n and "GZYJ" in n for n in notes)  # none imported here
 
 
 def test_layer_styles_table_follows_the_qgis_convention(package) -> None:
@@ -170,3 +170,31 @@ def test_sample_county_package_is_valid(tmp_path, repo_root) -> None:
     assert by["GHYDYH"].features == 2344 and by["YJJBNT"].features == 1701
     g = pyogrio.read_dataframe(tmp_path / "pkg.gpkg", layer="GHYDYH", read_geometry=True)
     assert g.geometry.is_valid.all()
+
+
+def test_public_comments_as_points_without_names_in_the_public_edition(tmp_path) -> None:
+    from multiplan.core.comments import import_comments
+
+    p = build_project(tmp_path / "p")
+    set_state(p, "公示中")
+    csv = tmp_path / "comments.csv"
+    csv.write_text("意见,x,y,姓名\n"
+                   f"河边不宜建工厂,{X0 + 4500},{Y0 + 3250},张三\n"
+                   f"保留农田,{X0 + 500},{Y0 + 500},李四\n", encoding="utf-8")
+    import_comments(p, csv)
+    for public in (True, False):
+        path = tmp_path / f"{public}.gpkg"
+        layers, _notes = write_package(p, path, public=public, generalise_m=50)
+        assert "GZYJ" in {li.table for li in layers}
+        assert _validator.check(str(path), abort_at_first_error=False, warning_msg=False) == []
+        g = pyogrio.read_dataframe(path, layer="GZYJ")
+        assert sorted(g["text"]) == ["保留农田", "河边不宜建工厂"]
+        assert set(g.geometry.geom_type) == {"Point"}
+        xy = sorted((round(pt.x), round(pt.y)) for pt in g.geometry)
+        assert xy == sorted([(round(X0 + 4500), round(Y0 + 3250)),
+                             (round(X0 + 500), round(Y0 + 500))])
+        assert ("author" in g.columns) is (not public)
+        r = _renderer((tmp_path / "GZYJ.qml").read_text(encoding="utf-8"))
+        sym = r.find("symbols/symbol")
+        assert sym.get("type") == "marker"
+        assert sym.find("layer").get("class") == "SimpleMarker"

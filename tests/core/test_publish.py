@@ -367,7 +367,8 @@ def test_conflict_summary_equals_sql_on_the_register(exported) -> None:
     for k, (n, a, p) in sql.items():
         assert got[k]["图斑数"] == n
         assert got[k]["面积（公顷）"] == pytest.approx(a, abs=1e-3)
-        assert got[k]["未决（待定）图斑数"] == p and got[k]["已定图斑数"] == n - p
+        assert got[k]["规则待定图斑数"] == p
+        assert got[k]["已裁定图斑数"] == 0 and got[k]["未裁定图斑数"] == n  # no decision yet
     tot = next(dict(zip(header, r, strict=True)) for r in body if r[0] == "合计")
     assert tot["图斑数"] == total[0] and tot["面积（公顷）"] == pytest.approx(total[1], abs=1e-3)
     # the fixture is what it claims: 0701 inside the red line, 3000–3500 × 2000–2500 = 25 ha
@@ -375,6 +376,24 @@ def test_conflict_summary_equals_sql_on_the_register(exported) -> None:
     red = shapely.box(X0 + 2500, Y0 + 2000, X0 + 3500, Y0 + 4000)
     built = g.loc[g["DLBM"].isin(["0701", "1001"])].geometry.intersection(red).area.sum()
     assert built == pytest.approx(25 * 1e4, rel=1e-6)
+
+
+def test_conflict_summary_counts_review_decisions(project) -> None:
+    from multiplan.core import review
+    from multiplan.core.publish.stats import conflict_summary
+
+    with sqlite3.connect(project.gpkg) as conn:
+        cid, ctype, sev, ha = conn.execute(
+            "SELECT conflict_id, conflict_type, severity, area_ha FROM mp_conflicts "
+            "WHERE sliver = 0 AND severity = '冲突' ORDER BY conflict_id LIMIT 1").fetchone()
+    review.decide(project, cid, "按上位规划调整", reviewer="评审甲")
+    t = conflict_summary(project).frame
+    row = t[(t["类型"] == ctype) & (t["程度"] == sev)].iloc[0]
+    assert row["已裁定图斑数"] == 1 and row["已裁定面积（公顷）"] == pytest.approx(ha, abs=1e-4)
+    assert row["未裁定图斑数"] == row["图斑数"] - 1
+    review.decide(project, cid, "待定", reviewer="评审甲")  # back to open
+    t = conflict_summary(project).frame
+    assert t[(t["类型"] == ctype) & (t["程度"] == sev)].iloc[0]["已裁定图斑数"] == 0
 
 
 def test_assessment_tables_from_the_recorded_run(exported) -> None:

@@ -4,8 +4,9 @@ QGIS (issue 9 part 6).
 Layers (table names after the observed 县级国土空间总体规划数据库 layer codes where one is
 known — GHYDYH, STBHHX, YJJBNT, CZKFBJ, XZQ, domain.md §8.2 — and descriptive codes
 otherwise): GHYDYH 规划用地用海 (the plan layer, by unified 2023 class), STBHHX / YJJBNT /
-CZKFBJ (the control lines), XZQ 行政区, SSKJ 三生空间 (the plan parcels by 三生 class) and CYTB
-差异图斑 (the register without slivers). A layer the project lacks is left out and said so.
+CZKFBJ (the control lines), XZQ 行政区, SSKJ 三生空间 (the plan parcels by 三生 class), CYTB
+差异图斑 (the register without slivers) and GZYJ 公众意见 (public comments, points). A layer
+the project lacks is left out and said so.
 
 Styles follow the QGIS convention for GeoPackages: a ``layer_styles`` attribute table
 (f_table_catalog, f_table_schema, f_table_name, f_geometry_column, styleName, styleQML,
@@ -71,6 +72,7 @@ class PackageLayer:
     source: list[str]
     style: str  # "categorized:<attr>" or "single"
     classes: list[str] = field(default_factory=list)
+    geometry_type: str = "MultiPolygon"
 
 
 # --------------------------------------------------------------------------- QML
@@ -114,6 +116,19 @@ def qml_categorized(attr: str, categories: list[tuple[str, str, tuple[int, ...]]
 def qml_single(fill: tuple[int, ...], outline: tuple[int, ...], width: float, *,
                style: str = "solid", outline_style: str = "solid") -> str:
     sym = _fill_symbol("0", fill, outline, width, style, outline_style)
+    return _wrap('<renderer-v2 type="singleSymbol" symbollevels="0" forceraster="0" '
+                 f'enableorderby="0"><symbols>{sym}</symbols></renderer-v2>')
+
+
+def qml_marker(fill: tuple[int, ...], outline: tuple[int, ...], size: float = 2.4) -> str:
+    """A single-symbol renderer of point features (a ``SimpleMarker`` circle)."""
+    props = {"name": "circle", "color": _rgba(fill), "outline_color": _rgba(outline),
+             "outline_width": "0.3", "outline_width_unit": "MM", "size": f"{size:g}",
+             "size_unit": "MM"}
+    body = "".join(f'<prop k="{k}" v="{v}"/>' for k, v in props.items())
+    sym = ('<symbol type="marker" name="0" alpha="1" clip_to_extent="1" force_rhr="0">'
+           f'<layer class="SimpleMarker" pass="0" locked="0" enabled="1">{body}</layer>'
+           "</symbol>")
     return _wrap('<renderer-v2 type="singleSymbol" symbollevels="0" forceraster="0" '
                  f'enableorderby="0"><symbols>{sym}</symbols></renderer-v2>')
 
@@ -238,6 +253,29 @@ def _conflict_layer(project: Project, tol: float | None, public: bool
         qml_categorized("severity", cats, outline=(120, 0, 0), width=0.15)
 
 
+def _comments_layer(project: Project, public: bool
+                    ) -> tuple[gpd.GeoDataFrame, PackageLayer, str] | None:
+    """公众意见 (:func:`multiplan.core.comments.read_comments`) as points; the public edition
+    leaves out the names of the people who commented and the import bookkeeping."""
+    try:
+        from ..comments import read_comments
+    except ImportError:
+        return None
+    c = read_comments(project)
+    if not len(c):
+        return None
+    cols = ["comment_id", "text", "comment_date", "conflict_ids", "n_conflicts",
+            "plan_version"]
+    if not public:
+        cols += ["author", "source_id", "location_kind", "layer", "parcel_fid",
+                 "source_file", "source_line", "imported_at"]
+    data = {k: c[k].to_numpy() for k in cols if k in c.columns}
+    gdf = gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(c.geometry.values, crs=project.epsg))
+    return gdf, PackageLayer("GZYJ", "公众意见", len(gdf), ["mp_public_comments"], "single",
+                             geometry_type="Point"), qml_marker((30, 110, 220, 255),
+                                                                (255, 255, 255, 255))
+
+
 # --------------------------------------------------------------------------- writing
 
 def _gpkg_time(when: str) -> str:
@@ -295,8 +333,12 @@ def write_package(project: Project, path: str | Path, *, public: bool,
                      "left out")
     else:
         items.append(cf)
-    notes.append("公众意见：项目中没有公众意见表，未输出 / public comments: the project holds "
-                 "none, nothing written")
+    com = _comments_layer(project, public)
+    if com is None:
+        notes.append("公众意见：项目中没有公众意见，未输出 GZYJ / public comments: the project "
+                     "holds none, GZYJ left out")
+    else:
+        items.append(com)
     first = True
     layers = []
     for i, (gdf, info, qml) in enumerate(items):
@@ -305,7 +347,8 @@ def write_package(project: Project, path: str | Path, *, public: bool,
         if first:
             kwargs["dataset_options"] = {"VERSION": GPKG_VERSION}
         pyogrio.write_dataframe(gdf, path, layer=info.table, driver="GPKG",
-                                geometry_type="MultiPolygon", promote_to_multi=True,
+                                geometry_type=info.geometry_type,
+                                promote_to_multi=info.geometry_type.startswith("Multi"),
                                 layer_options={"SPATIAL_INDEX": "YES", "IDENTIFIER": info.title,
                                                "DESCRIPTION": info.title, "FID": "fid"},
                                 **kwargs)

@@ -197,13 +197,27 @@ def sansheng_shares(ctx: Any) -> StatTable:
                      [f"图层 layer: {name}"])
 
 
+def _review_decided(project: Project) -> set[str]:
+    """Ids of register rows with a current review decision other than 待定
+    (:func:`multiplan.core.review.decisions`); empty without the review module."""
+    try:
+        from ..review import decisions
+    except ImportError:
+        return set()
+    d = decisions(project)
+    if not len(d):
+        return set()
+    keep = (~d["obsolete"].astype(bool)) & (d["status"].astype(str) != "待定")
+    return set(d.loc[keep, "item_id"].astype(str))
+
+
 def conflict_summary(project: Project) -> StatTable:
     from ..conflicts import load_rules, read_register, register_summary
 
     rules = load_rules()
     reg = read_register(project)
-    cols = ["类型", "类型名称", "程度", "图斑数", "面积（公顷）", "未决（待定）图斑数",
-            "未决面积（公顷）", "已定图斑数", "已定面积（公顷）"]
+    cols = ["类型", "类型名称", "程度", "图斑数", "面积（公顷）", "规则待定图斑数",
+            "已裁定图斑数", "已裁定面积（公顷）", "未裁定图斑数", "未裁定面积（公顷）"]
     if not len(reg):
         return StatTable("conflicts", "差异图斑汇总", pd.DataFrame(columns=cols),
                          area_method_text(project, "planar"), [rules.version_id],
@@ -211,24 +225,27 @@ def conflict_summary(project: Project) -> StatTable:
                           "not detected yet)")])
     main = pd.DataFrame(reg.drop(columns=[reg.geometry.name]))
     main = main.loc[~main["sliver"].astype(bool)]
-    pend = main["pending"].astype(bool)
-    main = main.assign(_open_ha=np.where(pend, main["area_ha"], 0.0), _open=pend.astype(int),
-                       _done_ha=np.where(pend, 0.0, main["area_ha"]),
-                       _done=(~pend).astype(int))
+    decided = main["conflict_id"].astype(str).isin(_review_decided(project)).to_numpy()
+    main = main.assign(_pend=main["pending"].astype(bool).astype(int),
+                       _dn=decided.astype(int), _dh=np.where(decided, main["area_ha"], 0.0),
+                       _on=(~decided).astype(int),
+                       _oh=np.where(decided, 0.0, main["area_ha"]))
     g = main.groupby(["conflict_type", "type_name", "severity"], sort=True, dropna=False)
-    df = g.agg(n=("area_ha", "size"), ha=("area_ha", "sum"), on=("_open", "sum"),
-               oh=("_open_ha", "sum"), dn=("_done", "sum"), dh=("_done_ha", "sum")).reset_index()
+    df = g.agg(n=("area_ha", "size"), ha=("area_ha", "sum"), p=("_pend", "sum"),
+               dn=("_dn", "sum"), dh=("_dh", "sum"), on=("_on", "sum"),
+               oh=("_oh", "sum")).reset_index()
     df.columns = cols
     total = {c: df[c].sum() for c in cols[3:]}
     df = pd.concat([df, pd.DataFrame([{"类型": "合计", "类型名称": "合计 total", "程度": "",
                                        **total}])], ignore_index=True)
-    for c in ("面积（公顷）", "未决面积（公顷）", "已定面积（公顷）"):
+    for c in ("面积（公顷）", "已裁定面积（公顷）", "未裁定面积（公顷）"):
         df[c] = df[c].astype(float).round(4)
     s = register_summary(reg, rules)
     notes = [f"冲突（冲突+警告）{s['conflicts']} 处，{s['conflict_area_ha']} 公顷 / conflicts",
              f"碎片 {s['slivers']} 处不计入 / slivers not counted",
-             ("未决 = 待定（需人工裁定）；已定 = 按规则确定归属 / open = pending a decision; "
-             "decided = settled by rule precedence")]
+             ("已裁定 = 评议有决定（非“待定”）；未裁定 = 尚无决定；规则待定 = 规则无法确定归属 / "
+             "decided = a review decision other than 待定; open = none yet; rule-pending = "
+             "the rules cannot settle it")]
     return StatTable("conflicts", "差异图斑汇总", df, area_method_text(project, "planar"),
                      [rules.version_id], notes)
 
