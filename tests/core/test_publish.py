@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import openpyxl
 import pyogrio
 import pytest
@@ -376,6 +377,28 @@ def test_conflict_summary_equals_sql_on_the_register(exported) -> None:
     red = shapely.box(X0 + 2500, Y0 + 2000, X0 + 3500, Y0 + 4000)
     built = g.loc[g["DLBM"].isin(["0701", "1001"])].geometry.intersection(red).area.sum()
     assert built == pytest.approx(25 * 1e4, rel=1e-6)
+
+
+def test_ellipsoidal_areas_when_asked(project) -> None:
+    """Independent route: the county boundary densified to 10 m, to CGCS2000 geographic,
+    area on the GRS80 ellipsoid (CGCS2000's, to < 0.1 mm in b)."""
+    from pyproj import Geod, Transformer
+
+    from multiplan.core.publish.stats import build_tables
+
+    tables = {t.key: t for t in build_tables(project, area_method="ellipsoidal")}
+    lu = tables["landuse_structure"]
+    assert "椭球" in lu.area_method and "ellipsoidal" in lu.area_method
+    total = lu.frame.set_index("一级类代码").loc["合计", "规划面积（公顷）"]
+    tr = Transformer.from_crs(EPSG, 4490, always_xy=True)
+    ring = shapely.segmentize(box(0, 0, 6000, 4000), 10.0)
+    ll = shapely.transform(ring, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
+    want = abs(Geod(ellps="GRS80").geometry_area_perimeter(ll)[0]) / 1e4
+    assert total == pytest.approx(want, abs=2e-3)
+    assert abs(total - 2400.0) > 5e-3  # the Gauss-Krüger plane is not the ellipsoid
+    cl = tables["control_lines"].frame.set_index("控制线")
+    assert cl.loc["生态保护红线", "面积（公顷）"] == pytest.approx(want / 12, abs=2e-3)
+    assert "椭球" in tables["control_lines"].area_method
 
 
 def test_conflict_summary_counts_review_decisions(project) -> None:

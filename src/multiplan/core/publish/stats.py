@@ -90,6 +90,11 @@ def versions(project: Project) -> dict[str, str]:
     }
     for sid in ("ydyh2023", "gbt21010_2017", "gbt21010_2007", "gb50137_2011"):
         out[f"classification.{sid}"] = load_scheme(sid).version_id
+    try:
+        from ..sheets import styles_version
+        out["sheet_styles"] = styles_version()
+    except ImportError:
+        pass
     run = latest_run(project)
     if run is not None:
         rf = run.get("rule_file") or {}
