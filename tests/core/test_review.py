@@ -410,3 +410,34 @@ def test_apply_precedence_refused_in_review_mode(project: Project):
     # a plain decision is what review mode allows
     rv.decide(review, big, "按现状保留", reviewer="张三")
     assert sql(project, "SELECT status FROM mp_decisions") == [("按现状保留",)]
+
+
+def test_decision_lapses_when_the_item_under_its_id_changes(project: Project):
+    from multiplan.core import qa
+
+    big, small = c6_ids(project)
+    rv.decide(project, big, "认可例外", reviewer="张三")
+    # the plan changes so that the same piece (same id) is now another type: C12 (警告,
+    # farmland planned as non-cropland: 0301 woodland) — the old decision lapses
+    add_layer(project, "土规", "land_use_plan",
+              [box(0, 0, 100, 100), box(200, 0, 300, 100), box(400, 0, 500, 100)],
+              ["0301", "0101", "1001"])
+    cf.detect_conflicts(project, "土规", "永农")
+    assert sql(project, "SELECT conflict_type FROM mp_conflicts WHERE conflict_id = ?",
+               (big,)) == [("C12",)]
+    d = rv.decisions(project).set_index("item_id")
+    assert bool(d.loc[big, "obsolete"]) and d.loc[big, "shown_status"] == "已失效"
+    items = rv.review_items(project).set_index("item_id")
+    assert items.loc[big, "status"] == "待定"
+    # 质检 numbers are per run: a decision holds only while the same finding has the number
+    qa.run_checks(project, only=["rl_construction_farmland"])
+    first = sql(project, "SELECT error_id FROM mp_qa_errors ORDER BY error_id LIMIT 1")[0][0]
+    rv.decide(project, first, "已修改", reviewer="张三")
+    assert not rv.decisions(project).set_index("item_id").loc[first, "obsolete"]
+    from multiplan.core.editing import register_gpkg_functions
+
+    with sqlite3.connect(project.gpkg) as conn:  # the next run numbers another finding so
+        register_gpkg_functions(conn)
+        conn.execute("UPDATE mp_qa_errors SET feature_fid = feature_fid + 100 "
+                     "WHERE error_id = ?", (first,))
+    assert bool(rv.decisions(project).set_index("item_id").loc[first, "obsolete"])

@@ -114,7 +114,8 @@ KINDS = {"conflict": ("差异图斑", "conflict"), "assessment": ("双评价核�
 
 _DECISION_COLUMNS = [("conflict_id", "TEXT NOT NULL"), ("kind", "TEXT"),
                      ("status", "TEXT NOT NULL"), ("reviewer", "TEXT NOT NULL"),
-                     ("comment", "TEXT"), ("time", "TEXT NOT NULL"), ("source", "TEXT")]
+                     ("comment", "TEXT"), ("time", "TEXT NOT NULL"), ("source", "TEXT"),
+                     ("item_key", "TEXT")]
 _COMMITTEE_COLUMNS = [("outcome", "TEXT NOT NULL"), ("members", "TEXT NOT NULL"),
                       ("chair", "TEXT NOT NULL"), ("comment", "TEXT"),
                       ("time", "TEXT NOT NULL")]
@@ -181,6 +182,11 @@ def _ensure_tables(conn: sqlite3.Connection) -> None:
              "multiplan review decisions (append-only; latest row per conflict_id wins)"),
             (COMMITTEE_TABLE, _COMMITTEE_COLUMNS, "multiplan review committee sign-off")):
         if _table_exists(conn, table):
+            have = {r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')}
+            for c, t in cols:  # columns added since the table was first written
+                if c not in have:
+                    conn.execute(f'ALTER TABLE "{table}" ADD COLUMN "{c}" '
+                                 f'{t.replace(" NOT NULL", "")}')
             continue
         body = ", ".join(f'"{c}" {t}' for c, t in cols)
         conn.execute(f'CREATE TABLE "{table}" ("fid" INTEGER PRIMARY KEY AUTOINCREMENT '
@@ -198,18 +204,33 @@ def _kind_of_check(check_id: str) -> str:
     return "redline" if str(check_id).startswith("rl_") else "qa"
 
 
-def _lookup_item(conn: sqlite3.Connection, item_id: str) -> str | None:
-    """The kind of the current item ``item_id``, or None if there is none."""
+_QA_KEY_COLUMNS = ("check_id", "layer", "feature_fid", "layer_other", "other_fid", "area_m2")
+
+
+def _qa_key(check_id: Any, layer: Any, fid: Any, other: Any, other_fid: Any,
+            area: Any) -> str:
+    """What a 质检 finding is about: its ids ``<check>-<n>`` are numbered per run, so a
+    decision also stores this key and counts only while the finding under the id matches."""
+    a = "" if area is None else f"{float(area):.1f}"
+    return "|".join("" if v is None else str(v) for v in (check_id, layer, fid, other,
+                                                          other_fid)) + "|" + a
+
+
+def _lookup_item(conn: sqlite3.Connection, item_id: str) -> tuple[str, str] | None:
+    """(kind, key) of the current item ``item_id``, or None if there is none. The key of a
+    register piece is its conflict type (a decision on a C6 piece does not carry over to
+    whatever the piece becomes); of a 质检 finding see :func:`_qa_key`."""
     if _table_exists(conn, "mp_conflicts"):
-        row = conn.execute('SELECT "severity" FROM "mp_conflicts" WHERE "conflict_id" = ?',
-                           (item_id,)).fetchone()
+        row = conn.execute('SELECT "severity", "conflict_type" FROM "mp_conflicts" '
+                           'WHERE "conflict_id" = ?', (item_id,)).fetchone()
         if row is not None:
-            return None if row[0] == CONSISTENT else _kind_of_id(item_id)
+            return None if row[0] == CONSISTENT else (_kind_of_id(item_id), str(row[1]))
     if _table_exists(conn, "mp_qa_errors"):
-        row = conn.execute('SELECT "check_id" FROM "mp_qa_errors" WHERE "error_id" = ?',
+        cols = ", ".join(f'"{c}"' for c in _QA_KEY_COLUMNS)
+        row = conn.execute(f'SELECT {cols} FROM "mp_qa_errors" WHERE "error_id" = ?',
                            (item_id,)).fetchone()
         if row is not None:
-            return _kind_of_check(row[0])
+            return _kind_of_check(row[0]), _qa_key(*row)
     return None
 
 
@@ -242,8 +263,8 @@ def decide(project: Project, item_id: str, status: str, *, reviewer: str, commen
     item_id = str(item_id).strip()
     when = _time(now)
     with project.transaction() as conn:
-        kind = _lookup_item(conn, item_id)
-        if kind is None:
+        found = _lookup_item(conn, item_id)
+        if found is None:
             raise ReviewError("review.item_not_found",
                               f"找不到评议对象 {item_id}（差异图斑登记表与质检结果中均无此编号，"
                               f"或该图斑两规一致、无需评议）",
@@ -251,11 +272,12 @@ def decide(project: Project, item_id: str, status: str, *, reviewer: str, commen
                               f"register nor among the quality-check findings, or the piece is "
                               f"consistent and needs no decision)",
                               feature=item_id)
+        kind, key = found
         _ensure_tables(conn)
         cur = conn.execute(
             f'INSERT INTO "{DECISIONS_TABLE}" ("conflict_id", "kind", "status", "reviewer", '
-            f'"comment", "time", "source") VALUES (?, ?, ?, ?, ?, ?, ?)',
-            (item_id, kind, word, name, comment or "", when, source))
+            f'"comment", "time", "source", "item_key") VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+            (item_id, kind, word, name, comment or "", when, source, key))
         fid = int(cur.lastrowid)
         row = {"fid": fid, "item_id": item_id, "kind": kind, "status": word,
                "status_en": STATUS_EN[word], "reviewer": name, "comment": comment or "",
@@ -273,16 +295,19 @@ def _read_table(project: Project, table: str) -> pd.DataFrame:
         return pd.read_sql_query(f'SELECT * FROM "{table}" ORDER BY "fid"', conn)
 
 
-def _current_ids(project: Project) -> set[str]:
-    ids: set[str] = set()
+def _current_keys(project: Project) -> dict[str, str]:
+    """id → key of every current review item (see :func:`_lookup_item`)."""
+    keys: dict[str, str] = {}
     with contextlib.closing(project.connect()) as conn:
         if _table_exists(conn, "mp_conflicts"):
-            ids.update(r[0] for r in conn.execute(
-                'SELECT "conflict_id" FROM "mp_conflicts" WHERE "severity" <> ?',
-                (CONSISTENT,)))
+            keys.update((r[0], str(r[1])) for r in conn.execute(
+                'SELECT "conflict_id", "conflict_type" FROM "mp_conflicts" '
+                'WHERE "severity" <> ?', (CONSISTENT,)))
         if _table_exists(conn, "mp_qa_errors"):
-            ids.update(r[0] for r in conn.execute('SELECT "error_id" FROM "mp_qa_errors"'))
-    return ids
+            cols = ", ".join(f'"{c}"' for c in _QA_KEY_COLUMNS)
+            keys.update((r[0], _qa_key(*r[1:])) for r in conn.execute(
+                f'SELECT "error_id", {cols} FROM "mp_qa_errors"'))
+    return keys
 
 
 _DECISION_FRAME = ["item_id", "kind", "status", "status_en", "reviewer", "comment", "time",
@@ -292,13 +317,16 @@ _DECISION_FRAME = ["item_id", "kind", "status", "status_en", "reviewer", "commen
 def decisions(project: Project) -> pd.DataFrame:
     """The latest decision per item (sorted by id): ``item_id``, ``kind``, ``status``,
     ``status_en``, ``reviewer``, ``comment``, ``time``, ``source``, ``obsolete`` (the item is
-    gone) and ``shown_status`` (the status, or 已失效 when obsolete)."""
+    gone, consistent now, or no longer what was decided on: another conflict type, another
+    质检 finding under the same number) and ``shown_status`` (the status, or 已失效)."""
     hist = _read_table(project, DECISIONS_TABLE)
     if not len(hist):
         return pd.DataFrame({c: pd.Series([], dtype=object) for c in _DECISION_FRAME})
     latest = hist.drop_duplicates("conflict_id", keep="last").rename(
         columns={"conflict_id": "item_id"})
-    current = _current_ids(project)
+    current = _current_keys(project)
+    stored_key = (latest["item_key"] if "item_key" in latest.columns
+                  else pd.Series([None] * len(latest), index=latest.index))
     out = pd.DataFrame({
         "item_id": latest["item_id"].astype(str).to_numpy(),
         "kind": latest["kind"].to_numpy(),
@@ -309,7 +337,11 @@ def decisions(project: Project) -> pd.DataFrame:
         "time": latest["time"].to_numpy(),
         "source": latest["source"].to_numpy(),
     })
-    out["obsolete"] = ~out["item_id"].isin(current)
+    now_key = out["item_id"].map(current)
+    key = stored_key.to_numpy()
+    out["obsolete"] = now_key.isna().to_numpy() | np.array(
+        [k is not None and not (isinstance(k, float) and np.isnan(k)) and pd.notna(n)
+         and str(k) != n for k, n in zip(key, now_key, strict=True)], dtype=bool)
     out["shown_status"] = np.where(out["obsolete"], OBSOLETE, out["status"])
     return out.sort_values("item_id", kind="stable").reset_index(drop=True)
 
@@ -416,7 +448,8 @@ def review_items(project: Project, *, include_consistent: bool = False,
                                 if c not in ("status", "status_en", "reviewer", "comment",
                                              "time")}
         items = gpd.GeoDataFrame(data, geometry=gpd.GeoSeries([], crs=project.epsg))
-    dec = decisions(project).set_index("item_id")
+    dec = decisions(project)
+    dec = dec[~dec["obsolete"].astype(bool)].set_index("item_id")  # current items only
     ids = items["item_id"]
     status = ids.map(dec["status"]) if len(dec) else pd.Series([None] * len(items))
     items["status"] = status.fillna("待定").to_numpy()
@@ -437,7 +470,8 @@ def open_conflicts(project: Project, severity: str = "冲突") -> pd.DataFrame:
         return pd.DataFrame(reg.drop(columns=reg.geometry.name))
     sel = reg[(reg["severity"] == severity) & ~reg["sliver"].fillna(0).astype(bool)]
     dec = decisions(project)
-    decided = set(dec.loc[dec["status"] != "待定", "item_id"]) if len(dec) else set()
+    decided = set(dec.loc[(dec["status"] != "待定") & ~dec["obsolete"].astype(bool),
+                          "item_id"]) if len(dec) else set()
     sel = sel[~sel["conflict_id"].isin(decided)]
     return pd.DataFrame(sel).reset_index(drop=True)
 
