@@ -346,7 +346,7 @@ def _prepare(project: Project, key: str, paper: str, orientation: str, scale: An
 def _font(family: str | None) -> Any:
     from matplotlib.font_manager import FontProperties
 
-    fams = [family, "DejaVu Sans"] if family else ["DejaVu Sans"]
+    fams = [family] if family else ["DejaVu Sans"]
     return FontProperties(family=fams)
 
 
