@@ -22,6 +22,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from multiplan.core import conflicts as cf
+from multiplan.core import qa
 from multiplan.core.project import Project
 from multiplan.gui.editing import install_editing
 from multiplan.gui.main_window import MainWindow
@@ -40,15 +41,22 @@ def project_dir(sample: Path, tmp_path_factory) -> Path:
     p.set_roles(reviewers=[REVIEWER, "李四"])
     for a, b in PAIRS:
         cf.detect_conflicts(p, a, b)
+    qa.run_checks(p, only=["rl_construction_eco"])  # two 三区三线 findings
     return dst
 
 
 def register(folder: Path) -> pd.DataFrame:
-    """The register as the reviewer sees it, read independently: every row but 一致."""
+    """What the reviewer should see, read independently: every register row but 一致, and
+    the 质检 / 三区三线 findings."""
     with contextlib.closing(sqlite3.connect(folder / "plan.gpkg")) as conn:
         df = pd.read_sql_query('SELECT fid, conflict_id, layer_a, layer_b, conflict_type, '
                                'severity, township, area_ha, sliver FROM mp_conflicts', conn)
-    return df[df["severity"] != "一致"].reset_index(drop=True)
+        found = pd.read_sql_query(
+            'SELECT NULL AS fid, error_id AS conflict_id, layer AS layer_a, layer_other AS '
+            'layer_b, check_id AS conflict_type, severity_zh AS severity, township, '
+            'area_m2 / 10000.0 AS area_ha, 0 AS sliver, feature_fid FROM mp_qa_errors', conn)
+    df = df[df["severity"] != "一致"]
+    return pd.concat([df, found], ignore_index=True)
 
 
 def decided_rows(folder: Path) -> pd.DataFrame:
@@ -110,6 +118,8 @@ def test_panel_lists_the_register_and_filters_like_pandas(win: MainWindow) -> No
          (reg["township"] == "雉城街道") & (reg["area_ha"] >= 1.0)),
         ({"type": "C2", "slivers": False}, (reg["conflict_type"] == "C2") & (reg["sliver"] == 0)),
         ({"severity": "review", "min_area_ha": 0.5}, reg["area_ha"] >= 0.5),
+        ({"kind": "redline"}, reg["conflict_type"].str.startswith("rl_")),
+        ({"severity": "错误"}, reg["severity"] == "错误"),
     ]
     for filters, mask in cases:
         panel.set_filters(kind=None, type=None, severity=None, pair=None, township=None,
@@ -133,7 +143,7 @@ def test_sorting_by_area_and_severity(win: MainWindow) -> None:
     assert model.data(model.index(0, area_col)) == f"{areas[0]:,.4f}"
     win.review.panel.table.sortByColumn(COLUMN_KEYS.index("severity"),
                                         Qt.SortOrder.AscendingOrder)
-    rank = {"冲突": 0, "警告": 1, "提示": 2}
+    rank = {"冲突": 0, "错误": 1, "警告": 2, "提示": 3}
     sev = [rank[s] for s in reg.loc[model.item_ids(), "severity"]]
     assert sev == sorted(sev)
 
@@ -141,7 +151,7 @@ def test_sorting_by_area_and_severity(win: MainWindow) -> None:
 def test_selecting_a_row_zooms_to_the_piece_and_highlights_it(win: MainWindow, qtbot) -> None:
     panel = win.review.panel
     reg = register(win.project.folder)
-    target = reg[reg["area_ha"] > 1.0].sort_values("conflict_id").iloc[0]
+    target = reg[(reg["area_ha"] > 1.0) & reg["fid"].notna()].sort_values("conflict_id").iloc[0]
     gdf = pyogrio.read_dataframe(win.project.gpkg, layer="mp_conflicts",
                                  where=f"conflict_id = '{target['conflict_id']}'")
     minx, miny, maxx, maxy = shapely.bounds(gdf.geometry.iloc[0])
@@ -398,3 +408,24 @@ def test_adjust_by_precedence_edits_the_plan_and_ctrl_z_takes_it_back(win: MainW
     assert rows[rows["conflict_id"] == reg["conflict_id"]].iloc[-1]["status"] == "待定"
     assert panel.model.data(panel.model.index(r, status_col)) == "待定"
     qtbot.waitUntil(lambda: not win.loading, timeout=20000)
+
+
+def test_a_control_line_finding_highlights_its_parcel(win: MainWindow, qtbot) -> None:
+    panel = win.review.panel
+    reg = register(win.project.folder)
+    found = reg[reg["conflict_type"] == "rl_construction_eco"].sort_values("conflict_id")
+    panel.set_filters(kind="redline")
+    assert sorted(panel.model.item_ids()) == found["conflict_id"].tolist()
+    target = found.iloc[1]
+    assert panel.select_item(target["conflict_id"])
+    layer = target["layer_a"]
+    qtbot.waitUntil(lambda: (win.canvas._highlight_src or ("",))[0] == layer, timeout=20000)
+    _name, pos = win.canvas._highlight_src
+    assert win.canvas.layer(layer).data.fids[pos].tolist() == [int(target["feature_fid"])]
+    geom = pyogrio.read_dataframe(win.project.gpkg, layer="mp_qa_errors",
+                                  where=f"error_id = '{target['conflict_id']}'").geometry.iloc[0]
+    minx, miny, maxx, maxy = shapely.bounds(geom)
+    vx0, vy0, vx1, vy1 = win.canvas.view_bounds()
+    assert vx0 <= minx and vy0 <= miny and vx1 >= maxx and vy1 >= maxy
+    assert "红线" in panel.form.summary.text()
+    assert not panel.form.apply_button.isEnabled()  # no proposed class for a finding

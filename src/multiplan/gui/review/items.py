@@ -28,8 +28,12 @@ STATUSES = ("待定", "按上位规划调整", "按现状保留", "认可例外"
 STATUS_EN = {"待定": "pending", "按上位规划调整": "adjust by precedence",
              "按现状保留": "keep as is", "认可例外": "accepted exception", "已修改": "modified"}
 UNDECIDED = "待定"
-SEVERITIES = ("冲突", "警告", "提示", "一致")
-SEVERITY_EN = {"冲突": "conflict", "警告": "warning", "提示": "notice", "一致": "consistent"}
+#: Severities, most serious first: register pieces (冲突 …) and 质检 findings (错误 …).
+SEVERITIES = ("冲突", "错误", "警告", "提示", "一致")
+SEVERITY_EN = {"冲突": "conflict", "错误": "error", "警告": "warning", "提示": "notice",
+               "一致": "consistent"}
+#: What "needs review" keeps (the severity filter's first entry).
+REVIEW_SEVERITIES = ("冲突", "错误", "警告", "提示")
 KIND_EN = {"conflict": "conflict", "qa": "QA", "redline": "control lines",
            "assessment": "assessment"}
 
@@ -179,7 +183,7 @@ class Filters:
 
     kind: str | None = None
     type: str | None = None
-    severity: str | None = None  # a severity, or "review" (冲突/警告/提示)
+    severity: str | None = None  # a severity, or "review" (REVIEW_SEVERITIES)
     pair: tuple[str, str] | None = None
     township: str | None = None
     min_area_ha: float = 0.0
@@ -195,7 +199,7 @@ def filter_mask(items: pd.DataFrame, f: Filters) -> np.ndarray:
     if f.type:
         m &= (items["type"] == f.type).to_numpy()
     if f.severity == "review":
-        m &= items["severity"].isin(["冲突", "警告", "提示"]).to_numpy()
+        m &= items["severity"].isin(REVIEW_SEVERITIES).to_numpy()
     elif f.severity:
         m &= (items["severity"] == f.severity).to_numpy()
     if f.pair:

@@ -15,6 +15,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QBrush, QColor
 
 from .items import (
+    SEVERITIES,
     SEVERITY_EN,
     STATUS_EN,
     UNDECIDED,
@@ -27,7 +28,8 @@ from .items import (
 COLUMN_KEYS = ("item_id", "type", "severity", "area_ha", "township", "pair", "status",
                "reviewer")
 
-SEVERITY_BRUSH = {"冲突": QColor(250, 215, 215), "警告": QColor(253, 232, 205),
+SEVERITY_BRUSH = {"冲突": QColor(250, 215, 215), "错误": QColor(250, 215, 215),
+                  "警告": QColor(253, 232, 205),
                   "提示": QColor(252, 247, 210)}
 STATUS_BRUSH = QColor(222, 242, 222)
 
@@ -75,8 +77,8 @@ class ReviewModel(QAbstractTableModel):
         if key == "pair":
             return items["layer_a"].astype(str) + "×" + items["layer_b"].astype(str)
         if key == "severity":
-            rank = {"冲突": 0, "警告": 1, "提示": 2, "一致": 3}
-            return items["severity"].map(lambda s: rank.get(s, 4))
+            rank = {s: i for i, s in enumerate(SEVERITIES)}
+            return items["severity"].map(lambda s: rank.get(s, len(rank)))
         if key == "area_ha":
             return items["area_ha"].fillna(-1.0)
         return items[key].astype(object).where(items[key].notna(), "").astype(str)

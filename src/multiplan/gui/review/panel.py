@@ -218,7 +218,7 @@ class ReviewPanel(QWidget):
         refill(self.kind_combo, [(KIND_EN.get(k, k) if en else KIND_ZH.get(k, k), k)
                                  for k in ch["kind"]])
         refill(self.type_combo, [(f"{t} {n}".strip(), t) for t, n in ch["type"]])
-        sev = [(self.tr("需审查（冲突、警告、提示）"), "review")]
+        sev = [(self.tr("需审查（冲突、错误、警告、提示）"), "review")]
         sev += [(SEVERITY_EN.get(s, s) if en else s, s) for s in ch["severity"]]
         refill(self.severity_combo, sev)
         refill(self.pair_combo, [(f"{a} × {b}", PAIR_SEP.join((a, b))) for a, b in ch["pair"]])

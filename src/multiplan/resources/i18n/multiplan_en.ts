@@ -183,6 +183,169 @@
     </message>
 </context>
 <context>
+    <name>ExportDialog</name>
+    <message>
+        <source>公开发布导出：规划图、统计表、数据包</source>
+        <translation>Public-disclosure export: plan maps, statistics, data package</translation>
+    </message>
+    <message>
+        <source>图幅</source>
+        <translation>Sheets</translation>
+    </message>
+    <message>
+        <source>公开版</source>
+        <translation>Public edition</translation>
+    </message>
+    <message>
+        <source>内部版</source>
+        <translation>Internal edition</translation>
+    </message>
+    <message>
+        <source>例如 浙S(2025)12号</source>
+        <translation>e.g. 浙S(2025)12号</translation>
+    </message>
+    <message>
+        <source>横向</source>
+        <translation>Landscape</translation>
+    </message>
+    <message>
+        <source>纵向</source>
+        <translation>Portrait</translation>
+    </message>
+    <message>
+        <source>浏览…</source>
+        <translation>Browse…</translation>
+    </message>
+    <message>
+        <source>格式</source>
+        <translation>Formats</translation>
+    </message>
+    <message>
+        <source>版本</source>
+        <translation>Edition</translation>
+    </message>
+    <message>
+        <source>审图号</source>
+        <translation>Map review no. (审图号)</translation>
+    </message>
+    <message>
+        <source>公开版图形概化</source>
+        <translation>Generalisation (public)</translation>
+    </message>
+    <message>
+        <source>图纸</source>
+        <translation>Paper</translation>
+    </message>
+    <message>
+        <source>方向</source>
+        <translation>Orientation</translation>
+    </message>
+    <message>
+        <source>分辨率（PNG）</source>
+        <translation>Resolution (PNG)</translation>
+    </message>
+    <message>
+        <source>输出文件夹</source>
+        <translation>Output folder</translation>
+    </message>
+    <message>
+        <source>选项</source>
+        <translation>Options</translation>
+    </message>
+    <message>
+        <source>预览</source>
+        <translation>Preview</translation>
+    </message>
+    <message>
+        <source>刷新预览</source>
+        <translation>Refresh preview</translation>
+    </message>
+    <message>
+        <source>预览（当前图幅）</source>
+        <translation>Preview (current sheet)</translation>
+    </message>
+    <message>
+        <source>导出</source>
+        <translation>Export</translation>
+    </message>
+    <message>
+        <source>取消导出</source>
+        <translation>Cancel export</translation>
+    </message>
+    <message>
+        <source>关闭</source>
+        <translation>Close</translation>
+    </message>
+    <message>
+        <source>项目中没有可出的图</source>
+        <translation>The project has no sheet to make</translation>
+    </message>
+    <message>
+        <source>输出到文件夹</source>
+        <translation>Export to folder</translation>
+    </message>
+    <message>
+        <source>每幅图加水印：</source>
+        <translation>Watermark on every sheet: </translation>
+    </message>
+    <message>
+        <source>请至少选择一种图的格式</source>
+        <translation>Choose at least one sheet format</translation>
+    </message>
+    <message>
+        <source>正在生成预览…</source>
+        <translation>Composing the preview…</translation>
+    </message>
+    <message>
+        <source>预览：{0}</source>
+        <translation>Preview: {0}</translation>
+    </message>
+    <message>
+        <source>预览失败：</source>
+        <translation>Preview failed: </translation>
+    </message>
+    <message>
+        <source>不能导出</source>
+        <translation>Cannot export</translation>
+    </message>
+    <message>
+        <source>请选择输出文件夹</source>
+        <translation>Choose an output folder</translation>
+    </message>
+    <message>
+        <source>正在导出…</source>
+        <translation>Exporting…</translation>
+    </message>
+    <message>
+        <source>公开发布导出</source>
+        <translation>Public-disclosure export</translation>
+    </message>
+    <message>
+        <source>正在取消…</source>
+        <translation>Cancelling…</translation>
+    </message>
+    <message>
+        <source>已导出 {0} 个文件到 {1}</source>
+        <translation>Exported {0} files to {1}</translation>
+    </message>
+    <message>
+        <source>导出失败：</source>
+        <translation>Export failed: </translation>
+    </message>
+    <message>
+        <source>导出失败</source>
+        <translation>Export failed</translation>
+    </message>
+    <message>
+        <source>已取消，未留下任何文件</source>
+        <translation>Cancelled; no files were left behind</translation>
+    </message>
+    <message>
+        <source>公开发布导出（规划图、统计表、数据包）…</source>
+        <translation>Public-disclosure export (maps, statistics, data package)…</translation>
+    </message>
+</context>
+<context>
     <name>IdentifyPanel</name>
     <message>
         <source>项目</source>
@@ -1157,8 +1320,8 @@ Run Analysis → Conflict detection first, or click the button below.</translati
         <translation>All</translation>
     </message>
     <message>
-        <source>需审查（冲突、警告、提示）</source>
-        <translation>To review (conflict, warning, notice)</translation>
+        <source>需审查（冲突、错误、警告、提示）</source>
+        <translation>To review (conflict, error, warning, notice)</translation>
     </message>
     <message>
         <source>未决</source>
@@ -1335,169 +1498,6 @@ Run Analysis → Conflict detection first, or click the button below.</translati
     <message>
         <source>{0} 不透明度</source>
         <translation>{0} opacity</translation>
-    </message>
-</context>
-<context>
-    <name>ExportDialog</name>
-    <message>
-        <source>公开发布导出：规划图、统计表、数据包</source>
-        <translation>Public-disclosure export: plan maps, statistics, data package</translation>
-    </message>
-    <message>
-        <source>图幅</source>
-        <translation>Sheets</translation>
-    </message>
-    <message>
-        <source>公开版</source>
-        <translation>Public edition</translation>
-    </message>
-    <message>
-        <source>内部版</source>
-        <translation>Internal edition</translation>
-    </message>
-    <message>
-        <source>例如 浙S(2025)12号</source>
-        <translation>e.g. 浙S(2025)12号</translation>
-    </message>
-    <message>
-        <source>横向</source>
-        <translation>Landscape</translation>
-    </message>
-    <message>
-        <source>纵向</source>
-        <translation>Portrait</translation>
-    </message>
-    <message>
-        <source>浏览…</source>
-        <translation>Browse…</translation>
-    </message>
-    <message>
-        <source>格式</source>
-        <translation>Formats</translation>
-    </message>
-    <message>
-        <source>版本</source>
-        <translation>Edition</translation>
-    </message>
-    <message>
-        <source>审图号</source>
-        <translation>Map review no. (审图号)</translation>
-    </message>
-    <message>
-        <source>公开版图形概化</source>
-        <translation>Generalisation (public)</translation>
-    </message>
-    <message>
-        <source>图纸</source>
-        <translation>Paper</translation>
-    </message>
-    <message>
-        <source>方向</source>
-        <translation>Orientation</translation>
-    </message>
-    <message>
-        <source>分辨率（PNG）</source>
-        <translation>Resolution (PNG)</translation>
-    </message>
-    <message>
-        <source>输出文件夹</source>
-        <translation>Output folder</translation>
-    </message>
-    <message>
-        <source>选项</source>
-        <translation>Options</translation>
-    </message>
-    <message>
-        <source>预览</source>
-        <translation>Preview</translation>
-    </message>
-    <message>
-        <source>刷新预览</source>
-        <translation>Refresh preview</translation>
-    </message>
-    <message>
-        <source>预览（当前图幅）</source>
-        <translation>Preview (current sheet)</translation>
-    </message>
-    <message>
-        <source>导出</source>
-        <translation>Export</translation>
-    </message>
-    <message>
-        <source>取消导出</source>
-        <translation>Cancel export</translation>
-    </message>
-    <message>
-        <source>关闭</source>
-        <translation>Close</translation>
-    </message>
-    <message>
-        <source>项目中没有可出的图</source>
-        <translation>The project has no sheet to make</translation>
-    </message>
-    <message>
-        <source>输出到文件夹</source>
-        <translation>Export to folder</translation>
-    </message>
-    <message>
-        <source>每幅图加水印：</source>
-        <translation>Watermark on every sheet: </translation>
-    </message>
-    <message>
-        <source>请至少选择一种图的格式</source>
-        <translation>Choose at least one sheet format</translation>
-    </message>
-    <message>
-        <source>正在生成预览…</source>
-        <translation>Composing the preview…</translation>
-    </message>
-    <message>
-        <source>预览：{0}</source>
-        <translation>Preview: {0}</translation>
-    </message>
-    <message>
-        <source>预览失败：</source>
-        <translation>Preview failed: </translation>
-    </message>
-    <message>
-        <source>不能导出</source>
-        <translation>Cannot export</translation>
-    </message>
-    <message>
-        <source>请选择输出文件夹</source>
-        <translation>Choose an output folder</translation>
-    </message>
-    <message>
-        <source>正在导出…</source>
-        <translation>Exporting…</translation>
-    </message>
-    <message>
-        <source>公开发布导出</source>
-        <translation>Public-disclosure export</translation>
-    </message>
-    <message>
-        <source>正在取消…</source>
-        <translation>Cancelling…</translation>
-    </message>
-    <message>
-        <source>已导出 {0} 个文件到 {1}</source>
-        <translation>Exported {0} files to {1}</translation>
-    </message>
-    <message>
-        <source>导出失败：</source>
-        <translation>Export failed: </translation>
-    </message>
-    <message>
-        <source>导出失败</source>
-        <translation>Export failed</translation>
-    </message>
-    <message>
-        <source>已取消，未留下任何文件</source>
-        <translation>Cancelled; no files were left behind</translation>
-    </message>
-    <message>
-        <source>公开发布导出（规划图、统计表、数据包）…</source>
-        <translation>Public-disclosure export (maps, statistics, data package)…</translation>
     </message>
 </context>
 </TS>
