@@ -21,6 +21,7 @@ import shapely
 from multiplan.core import conflicts as cf
 from multiplan.core import review as rv
 from multiplan.core.classification import unify
+from multiplan.core.errors import MultiplanError
 from multiplan.core.layers import LayerRecord
 from multiplan.core.project import Project
 
@@ -402,7 +403,7 @@ def test_apply_precedence_refused_in_review_mode(project: Project):
     big, _ = c6_ids(project)
     before = layer_rows(project)
     review = Project.open(project.folder, mode="review", user="张三")
-    with pytest.raises(Exception) as e:  # noqa: PT011 — the editing core's refusal
+    with pytest.raises(MultiplanError) as e:  # the editing core's refusal
         rv.apply_precedence(review, big, reviewer="张三")
     assert getattr(e.value, "code", "") == "project.review_mode"
     assert layer_rows(project) == before
@@ -415,7 +416,7 @@ def test_apply_precedence_refused_in_review_mode(project: Project):
 def test_decision_lapses_when_the_item_under_its_id_changes(project: Project):
     from multiplan.core import qa
 
-    big, small = c6_ids(project)
+    big = c6_ids(project)[0]
     rv.decide(project, big, "认可例外", reviewer="张三")
     # the plan changes so that the same piece (same id) is now another type: C12 (警告,
     # farmland planned as non-cropland: 0301 woodland) — the old decision lapses
@@ -441,3 +442,33 @@ def test_decision_lapses_when_the_item_under_its_id_changes(project: Project):
         conn.execute("UPDATE mp_qa_errors SET feature_fid = feature_fid + 100 "
                      "WHERE error_id = ?", (first,))
     assert bool(rv.decisions(project).set_index("item_id").loc[first, "obsolete"])
+
+
+# --------------------------------------------------------------------------- the sample county
+
+def test_sample_county_review_list_and_gate(repo_root: Path, tmp_path: Path):
+    import shutil
+
+    src = repo_root / "sample_data" / "changxing"
+    if not (src / "plan.gpkg").is_file():
+        pytest.skip("the sample county project is not built")
+    folder = tmp_path / "changxing"
+    shutil.copytree(src, folder)
+    project = Project.open(folder)
+    cf.detect_conflicts(project, "土地利用规划", "城市总体规划")
+    want_open = sql(project, "SELECT conflict_id FROM mp_conflicts WHERE severity = '冲突' "
+                             "AND sliver = 0 ORDER BY area_m2 DESC")
+    assert len(want_open) >= 2  # the sample seeds C2/C3 conflicts between the two plans
+    assert sorted(rv.open_conflicts(project)["conflict_id"]) == sorted(r[0] for r in want_open)
+    items = rv.review_items(project)
+    assert (items["kind"] == "conflict").sum() == sql(
+        project, "SELECT count(*) FROM mp_conflicts WHERE severity <> '一致'")[0][0]
+    largest = want_open[0][0]
+    row = items.set_index("item_id").loc[largest]
+    got = sql(project, "SELECT area_ha, township, conflict_type FROM mp_conflicts WHERE "
+                       "conflict_id = ?", (largest,))[0]
+    assert (round(row["area_ha"], 6), row["township"], row["type"]) == (
+        round(got[0], 6), got[1], got[2])
+    rv.decide(project, largest, "按现状保留", reviewer="评议人甲", comment="现状已建")
+    assert largest not in set(rv.open_conflicts(project)["conflict_id"])
+    assert len(rv.open_conflicts(project)) == len(want_open) - 1
