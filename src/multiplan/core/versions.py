@@ -143,11 +143,15 @@ def content_hashes(gpkg: Path, folder: Path | None = None) -> dict[str, dict[str
     return out
 
 
-def _combined(hashes: dict[str, dict[str, Any]]) -> str:
+def combined_sha256(hashes: dict[str, dict[str, Any]]) -> str:
+    """One SHA-256 over the per-table hashes of :func:`content_hashes` (sorted by name)."""
     h = hashlib.sha256()
     for name in sorted(hashes):
         h.update(f"{name}\t{hashes[name]['sha256']}\n".encode())
     return h.hexdigest()
+
+
+_combined = combined_sha256  # the name the publish package first used
 
 
 # ----------------------------------------------------------------------------- snapshot
@@ -175,9 +179,13 @@ def create_snapshot(project: Any, conn: sqlite3.Connection, version: int, *,
     now = now or datetime.now(UTC)
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
-    _ensure_table(conn)
-    if conn.execute(f'SELECT 1 FROM "{VERSIONS_TABLE}" WHERE "version" = ?',
-                    (int(version),)).fetchone():
+    # read only until the copy is made: the copy is taken through a second connection,
+    # which must see the committed file while ``conn`` holds the write lock with nothing
+    # of its own pending
+    have = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
+                        (VERSIONS_TABLE,)).fetchone() is not None
+    if have and conn.execute(f'SELECT 1 FROM "{VERSIONS_TABLE}" WHERE "version" = ?',
+                             (int(version),)).fetchone():
         raise VersionError("versions.exists", f"第 {version} 版已有公布快照，不能覆盖",
                            f"version {version} already has a published snapshot; it cannot "
                            "be replaced")
@@ -198,10 +206,11 @@ def create_snapshot(project: Any, conn: sqlite3.Connection, version: int, *,
     hashes = content_hashes(tmp, project.folder)
     tmp.replace(path)
     os.chmod(path, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+    _ensure_table(conn)
     rec = {"version": int(version), "published_at": now.astimezone(UTC).isoformat(
         timespec="seconds"), "actor": actor,
         "path": path.relative_to(project.folder).as_posix(),
-        "file_sha256": file_sha256(path), "content_sha256": _combined(hashes),
+        "file_sha256": file_sha256(path), "content_sha256": combined_sha256(hashes),
         "tables": hashes}
     conn.execute(f'INSERT INTO "{VERSIONS_TABLE}" ("version", "published_at", "actor", "path", '
                  '"file_sha256", "content_sha256", "tables") VALUES (?, ?, ?, ?, ?, ?, ?)',

@@ -649,14 +649,14 @@ def advance(project: Any, to: str, *, actor: str | None = None, now: datetime | 
         raise GateError(to, failing, gates)
     snapshot = None
     with project.transaction() as conn:
-        ensure_tables(conn)
         latest = _latest(conn)
         if (latest["state"] if latest else STATES[0]) != cur:
             raise WorkflowError("workflow.changed", "工作流状态已被他人修改，请重试",
                                 "the workflow state changed meanwhile; try again")
-        if to == STATES[-1]:
+        if to == STATES[-1]:  # first, before this transaction writes anything
             from .versions import create_snapshot
             snapshot = create_snapshot(project, conn, cyc["version"], now=now, actor=actor)
+        ensure_tables(conn)
         project._audit(conn, "workflow.gate_check", to, check, actor=actor)
         note = force_note if forced else None
         fid = _insert_state(conn, cyc["version"], to, cur, now, actor, note, gates, forced)
