@@ -429,3 +429,26 @@ def test_a_control_line_finding_highlights_its_parcel(win: MainWindow, qtbot) ->
     assert vx0 <= minx and vy0 <= miny and vx1 >= maxx and vy1 >= maxy
     assert "红线" in panel.form.summary.text()
     assert not panel.form.apply_button.isEnabled()  # no proposed class for a finding
+
+
+def test_gui_command_opens_review_mode(project_dir: Path, qtbot, monkeypatch) -> None:
+    """``multiplan gui PROJECT --review --user NAME``: the event loop itself is replaced (a
+    real exec/exit cycle inside the test session would stop later tests' queued signals)."""
+    from PySide6.QtWidgets import QApplication
+
+    from multiplan import cli
+
+    seen: list[tuple[str, str | None, bool]] = []
+
+    def fake_exec(self) -> int:
+        for w in QApplication.topLevelWidgets():
+            if isinstance(w, MainWindow) and w.isVisible() and w.project is not None:
+                qtbot.addWidget(w)
+                qtbot.waitUntil(lambda w=w: not w.loading, timeout=30000)
+                seen.append((w.project.mode, w.project.user, w.review.banner.isVisible()))
+                w.close()
+        return 0
+
+    monkeypatch.setattr(QApplication, "exec", fake_exec)
+    assert cli.main(["gui", str(project_dir), "--review", "--user", "李四", "--lang", "zh"]) == 0
+    assert seen == [("review", "李四", True)]
