@@ -128,3 +128,23 @@ def test_publish_menu_opens_the_dialog(qtbot, sample_copy_module) -> None:
     assert act in win.publish_menu.actions() and not act.isEnabled()  # no project yet
     assert act in win.project_actions
     assert "公开发布导出" in act.text()
+
+
+def test_english_dialog(qtbot, qapp, sample_copy_module) -> None:
+    from multiplan.gui import i18n
+
+    assert i18n.install(qapp, "en") == "en"
+    try:
+        dlg = ExportDialog(Project.open(sample_copy_module), lang="en")
+        qtbot.addWidget(dlg)
+        assert dlg.windowTitle().startswith("Public-disclosure export")
+        assert dlg.export_button.text() == "Export"
+        items = _items(dlg)
+        assert items["landuse"].text() == "land and sea use plan"
+        assert "run multiplan assess" in items["assessment_ecology"].toolTip()
+        dlg.public.setChecked(True)
+        ok, text = dlg.gate_text()
+        assert not ok and "not published" in text and "map review number" in text
+        dlg.tasks.cancel_all(wait=5.0)
+    finally:
+        i18n.install(qapp, "zh")

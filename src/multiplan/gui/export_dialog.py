@@ -49,7 +49,7 @@ from multiplan.core.publish.gating import GENERALISE_SETTING, REVIEW_SETTING
 
 from .workers import DONE, TaskHandle, TaskManager
 
-PREVIEW_DPI = 30
+PREVIEW_DPI = 40
 KEY_ROLE = Qt.ItemDataRole.UserRole
 
 
@@ -264,6 +264,8 @@ class ExportDialog(QDialog):
         if out.name in ("公开版", "内部版"):
             self.out.setText(str(out.with_name("公开版" if public else "内部版")))
         self.update_gates()
+        if self.sheet_list.currentItem() is not None:
+            self.preview()  # the public edition is generalised and may carry a watermark
 
     def _browse(self) -> None:
         path = QFileDialog.getExistingDirectory(self, self.tr("输出到文件夹"), self.out.text())
