@@ -481,6 +481,26 @@ def test_input_hash_changes_with_the_layer(project, tmp_path) -> None:
     assert changed == {"国土空间规划"}
 
 
+def test_inputs_match_the_published_version(project, tmp_path) -> None:
+    """Exported right after publication, the input roll-up equals the content hash the
+    workflow recorded for the published snapshot (mp_plan_versions.content_sha256)."""
+    from multiplan.core import versions, workflow
+
+    with project.transaction() as conn:
+        versions.create_snapshot(project, conn, 1)
+        workflow.ensure_tables(conn)
+        workflow._insert_state(conn, 1, "已公布", None, datetime.now(UTC), "test", "test")
+    assert workflow.current_state(project) == "已公布"
+    export_package(project, tmp_path / "out", public=True, sheets=[])
+    m = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
+    with sqlite3.connect(project.gpkg) as conn:
+        want = conn.execute("SELECT content_sha256 FROM mp_plan_versions WHERE version = 1"
+                            ).fetchone()[0]
+    assert m["inputs_combined_sha256"] == want
+    assert m["project"]["plan_version"] == 1 and m["project"]["state"] == "已公布"
+    assert m["plan"]["watermark"] is None and m["edition"] == "public"
+
+
 def _flip(path: Path, at: int | None = None) -> None:
     data = bytearray(path.read_bytes())
     i = len(data) // 2 if at is None else at

@@ -85,7 +85,8 @@ def input_hashes(project: Project) -> tuple[str, list[dict[str, Any]], str | Non
     except (ImportError, AttributeError):
         return INPUT_HASH_METHOD, own_input_hashes(project), None
     rows = [{"name": k, **v} for k, v in sorted(hashes.items())]
-    combined = versions._combined(hashes) if hasattr(versions, "_combined") else None
+    roll_up = getattr(versions, "combined_sha256", None) or getattr(versions, "_combined", None)
+    combined = roll_up(hashes) if roll_up is not None else None
     return ("multiplan.core.versions.content_hashes (the hashing of published plan "
             "versions; combined = content_sha256 of mp_plan_versions)"), rows, combined
 
