@@ -47,6 +47,7 @@ _INK = "#222222"
 _GRID = "#BBBBBB"
 _HEAD = "#E8EEF5"
 _OK, _BAD = "#2E7D32", "#C62828"
+_A, _B = "#1565C0", "#2E7D32"  # outlines of the two parent features in the inset
 
 
 def _china(now: datetime) -> datetime:
@@ -253,7 +254,7 @@ def committee_report(project: Project, pdf_path: str | Path, *,
         if len(largest):
             boundary = _county_boundary(project)
             page += 1
-            fig = _maps_page(largest, boundary, task.sub(0.6, 0.95))
+            fig = _maps_page(project, largest, boundary, task.sub(0.6, 0.95))
             _footer(fig, county, page, stamp)
             pdf.savefig(fig)
             _close(fig)
@@ -406,12 +407,25 @@ def _list_table(fig: Any, chunk: pd.DataFrame, kind: str) -> None:
            colours=colours)
 
 
-def _maps_page(largest: pd.DataFrame, boundary: Any, task: Task) -> Any:
+def _feature(project: Project, layer: Any, fid: Any) -> Any:
+    """The geometry of feature ``fid`` of vector layer ``layer``, or None."""
+    import pyogrio
+
+    if not isinstance(layer, str) or not layer or fid is None or pd.isna(fid):
+        return None
+    recs = [rec for rec in project.layers() if rec.name == layer and rec.kind == "vector"]
+    if not recs:
+        return None
+    gdf = pyogrio.read_dataframe(project.gpkg, layer=layer, fids=[int(fid)], columns=[])
+    return gdf.geometry.iloc[0] if len(gdf) else None
+
+
+def _maps_page(project: Project, largest: pd.DataFrame, boundary: Any, task: Task) -> Any:
     import shapely
 
     fig = _page("最大未决评议对象位置图",
-                "location of the largest open items · 红色为差异图斑 piece in red over the "
-                "county boundary; 小图为放大 inset zoomed")
+                "红：差异图斑；小图：蓝虚线＝图层A要素，绿虚线＝图层B要素 · red: piece; inset: "
+                "parent A (blue), B (green)")
     n = len(largest)
     cols, rows_n = 2, 3
     for k, r in enumerate(largest.itertuples()):
@@ -437,17 +451,28 @@ def _maps_page(largest: pd.DataFrame, boundary: Any, task: Task) -> Any:
         ax.set_xlim(bx[0] - pad, bx[2] + pad)
         ax.set_ylim(bx[1] - pad, bx[3] + pad)
         ax.set_title(f"{r.item_id}  {r.type} {_short(r.type_name, 14)}\n"
-                     f"{r.area_ha:,.4f} 公顷 · {r.township or '—'}", fontsize=7.5)
+                     f"{r.area_ha:,.4f} 公顷 · {r.township or '—'} · "
+                     f"A {_short(r.layer_a, 8)} / B {_short(r.layer_b, 8)}", fontsize=7.5)
         ins = ax.inset_axes((0.66, 0.0, 0.34, 0.34))
         ins.set_xticks([])
         ins.set_yticks([])
         ins.set_aspect("equal")
+        parents = [(_feature(project, layer, fid), colour)
+                   for layer, fid, colour in ((r.layer_a, r.fid_a, _A),
+                                              (r.layer_b, r.fid_b, _B))]
         gx = geom.bounds
-        span = max(gx[2] - gx[0], gx[3] - gx[1], 50.0) * 0.8
+        piece_span = max(gx[2] - gx[0], gx[3] - gx[1], 50.0)
+        ux = shapely.union_all([geom, *(g for g, _ in parents if g is not None)]).bounds
+        # the parents as far as they reach, up to 4× the piece around it
+        span = min(max(ux[2] - ux[0], ux[3] - ux[1]), 4 * piece_span) * 0.55
         cx, cy = (gx[0] + gx[2]) / 2, (gx[1] + gx[3]) / 2
         if boundary is not None:
             _draw_geom(ins, boundary, facecolor="#F4F4F0", edgecolor="#666666", lw=0.6)
-        _draw_geom(ins, geom, facecolor=_BAD, edgecolor=_BAD, lw=0.8, alpha=0.8)
+        for parent, colour in parents:
+            if parent is not None:
+                _draw_geom(ins, parent, facecolor="none", edgecolor=colour, lw=1.0,
+                           linestyle="--")
+        _draw_geom(ins, geom, facecolor=_BAD, edgecolor=_BAD, lw=0.8, alpha=0.7)
         ins.set_xlim(cx - span, cx + span)
         ins.set_ylim(cy - span, cy + span)
         ins.set_facecolor("white")
