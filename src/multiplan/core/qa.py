@@ -2545,34 +2545,11 @@ def _multi(frame: gpd.GeoDataFrame, epsg: int) -> gpd.GeoDataFrame:
     return out
 
 
-def _blob_env(b: bytes | None, i: int) -> float | None:
-    """ST_MinX/MaxX/MinY/MaxY (i = 0..3) of a GeoPackage geometry blob."""
-    import struct
-
-    if b is None or len(b) < 8 or b[3] & 0x10:
-        return None
-    if (b[3] >> 1) & 0x07:
-        return struct.unpack_from("<d" if b[3] & 1 else ">d", b, 8 + 8 * i)[0]
-    env = b[3] >> 1 & 0x07
-    g = shapely.from_wkb(bytes(b[8 + (0, 32, 48, 48, 64)[env]:]))
-    if g is None or g.is_empty:
-        return None
-    bx = g.bounds
-    return float(bx[(0, 2, 1, 3)[i]])
-
-
-def _st_functions(conn: sqlite3.Connection) -> None:
-    """The ST_* functions GDAL's GeoPackage triggers call, for a plain SQLite connection."""
-    for i, name in enumerate(("ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY")):
-        conn.create_function(name, 1, lambda b, i=i: _blob_env(b, i), deterministic=True)
-    conn.create_function("ST_IsEmpty", 1,
-                         lambda b: 1 if b is None or len(b) < 8 or b[3] & 0x10 else 0,
-                         deterministic=True)
-
-
 def _update_column(conn: sqlite3.Connection, layer: str, column: str, fids: np.ndarray,
                    values: np.ndarray) -> None:
-    _st_functions(conn)  # GDAL's R-tree triggers name ST_* functions on any UPDATE
+    from .editing import register_gpkg_functions
+
+    register_gpkg_functions(conn)  # GDAL's R-tree triggers name ST_* functions on any UPDATE
     have = [r[1] for r in conn.execute(f'PRAGMA table_info("{layer}")')]
     if column not in have:
         conn.execute(f'ALTER TABLE "{layer}" ADD COLUMN "{column}" TEXT')
