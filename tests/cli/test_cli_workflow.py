@@ -23,8 +23,8 @@ from test_qa import add_layer
 from test_workflow import (
     T0,
     _halves,
-    build_gated_project,
     decide_all,
+    shared_gated_base,
     to_notice,
     to_published,
 )
@@ -36,7 +36,7 @@ from multiplan.core.project import Project
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory) -> Path:
-    return build_gated_project(tmp_path_factory.mktemp("cliwf") / "p").folder
+    return shared_gated_base(tmp_path_factory)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 import shapely
 from pyproj import Transformer
 from test_assessment_support import X0, Y0
-from test_workflow import T0, build_gated_project, to_notice
+from test_workflow import T0, copy_of, shared_gated_base, to_notice
 
 from multiplan.core import comments, workflow
 from multiplan.core.comments import CommentError, import_comments, read_comments
@@ -24,7 +24,7 @@ from multiplan.core.workflow import WorkflowError
 
 @pytest.fixture(scope="module")
 def notice_base(tmp_path_factory) -> Path:
-    p = build_gated_project(tmp_path_factory.mktemp("cm") / "p")
+    p = copy_of(shared_gated_base(tmp_path_factory), tmp_path_factory.mktemp("cm") / "p")
     to_notice(p, T0)
     return p.folder
 

@@ -16,7 +16,7 @@ import pytest
 import shapely
 from test_assessment_support import X0, Y0
 from test_qa import add_layer
-from test_workflow import _halves, build_gated_project, to_published
+from test_workflow import _halves, copy_of, shared_gated_base, to_published
 
 from multiplan.core import versions, workflow
 from multiplan.core.project import Project
@@ -27,7 +27,7 @@ PLAN = "国土空间规划"
 
 @pytest.fixture(scope="module")
 def published_base(tmp_path_factory) -> Path:
-    p = build_gated_project(tmp_path_factory.mktemp("ver") / "p")
+    p = copy_of(shared_gated_base(tmp_path_factory), tmp_path_factory.mktemp("ver") / "p")
     to_published(p)
     return p.folder
 

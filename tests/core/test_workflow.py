@@ -54,9 +54,25 @@ def build_gated_project(folder: Path) -> Project:
     return p
 
 
+_SHARED: dict[str, Path] = {}
+
+
+def shared_gated_base(tmp_path_factory) -> Path:
+    """The gated project, built once per test session (callers copy it before changing it;
+    the workflow, versions, comments and CLI tests all start from it)."""
+    if "gated" not in _SHARED or not (_SHARED["gated"] / "plan.gpkg").is_file():
+        _SHARED["gated"] = build_gated_project(tmp_path_factory.mktemp("wf") / "p").folder
+    return _SHARED["gated"]
+
+
+def copy_of(src: Path, dst: Path) -> Project:
+    shutil.copytree(src, dst)
+    return Project.open(dst)
+
+
 @pytest.fixture(scope="module")
 def base(tmp_path_factory) -> Path:
-    return build_gated_project(tmp_path_factory.mktemp("wf") / "p").folder
+    return shared_gated_base(tmp_path_factory)
 
 
 @pytest.fixture
