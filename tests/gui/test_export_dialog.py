@@ -148,3 +148,18 @@ def test_english_dialog(qtbot, qapp, sample_copy_module) -> None:
         dlg.tasks.cancel_all(wait=5.0)
     finally:
         i18n.install(qapp, "zh")
+
+
+def test_a_refusal_in_the_worker_is_shown_readably(dialog, qtbot, dialogs, tmp_path) -> None:
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep")
+    dialog.internal.setChecked(True)
+    dialog.out.setText(str(out))
+    handle = dialog.start_export()
+    qtbot.waitUntil(lambda: not handle.is_running(), timeout=60000)
+    assert handle.state == "failed"
+    assert "输出文件夹已存在且不为空" in dialog.last_error
+    assert dialogs[-1][0] == "critical" and "输出文件夹已存在" in dialogs[-1][2]
+    assert "Traceback" not in dialog.status.text()
+    assert (out / "mine.txt").read_text() == "keep" and dialog.export_button.isEnabled()
