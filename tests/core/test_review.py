@@ -472,3 +472,30 @@ def test_sample_county_review_list_and_gate(repo_root: Path, tmp_path: Path):
     rv.decide(project, largest, "按现状保留", reviewer="评议人甲", comment="现状已建")
     assert largest not in set(rv.open_conflicts(project)["conflict_id"])
     assert len(rv.open_conflicts(project)) == len(want_open) - 1
+
+
+@pytest.mark.parametrize(("farm", "want"), [
+    # farmland covers the whole parcel: no split, the parcel changes class
+    ((-10, -10, 110, 110), {"0101": [10000.0]}),
+    # farmland is a strip through the middle: split twice, the middle changes class
+    ((30, -10, 60, 110), {"0101": [3000.0], "0701": [3000.0, 4000.0]}),
+    # farmland is a hole in the middle: cut along a closed ring
+    ((30, 30, 70, 70), {"0101": [1600.0], "0701": [8400.0]}),
+])
+def test_apply_precedence_piece_shapes(tmp_path: Path, farm: tuple, want: dict):
+    project = Project.create(tmp_path / "p", county="测试县", crs=4549)
+    add_layer(project, "土规", "land_use_plan", [box(0, 0, 100, 100)], ["0701"])
+    add_layer(project, "永农", "basic_farmland", [box(*farm)], ["0101"])
+    cf.detect_conflicts(project, "土规", "永农")
+    cid = c6_ids(project)[0]
+    edit = rv.apply_precedence(project, cid, reviewer="张三")
+    rows = layer_rows(project)
+    got: dict[str, list[float]] = {}
+    for r in rows.values():
+        got.setdefault(r["DLBM"], []).append(round(area_of(r), 6))
+    assert {k: sorted(v) for k, v in got.items()} == want
+    assert sum(sum(v) for v in got.values()) == pytest.approx(10000.0)
+    edit.undo()
+    back = layer_rows(project)
+    assert list(back) == [1] and back[1]["DLBM"] == "0701"
+    assert area_of(back[1]) == pytest.approx(10000.0)

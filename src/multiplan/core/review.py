@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from .commands import same_attrs
 from .errors import MultiplanError
 from .project import Project, _register_attributes_table, _table_exists
 
@@ -585,7 +586,8 @@ class PrecedenceEdit:
                                           reason=f"撤销评议 {self.item_id}"):
                 if self.new_fids:
                     self.session.merge([self.fid, *self.new_fids], self.fid)
-                self.session.set_attributes(self.fid, _revert_values(self))
+                if not same_attrs(self.session.feature(self.fid).attrs, self.before):
+                    self.session.set_attributes(self.fid, _revert_values(self))
             self.session.save()
         self.undone = True
         decide(project, self.item_id, self.previous_status, reviewer=self.reviewer,
