@@ -165,3 +165,12 @@ def test_missing_columns_and_undecodable_file(tmp_path: Path, project: Project):
     with pytest.raises(CommentError) as exc:
         import_comments(project, tmp_path / "c.csv")
     assert exc.value.code == "comments.encoding"
+
+
+def test_tab_separated_export_with_bom(tmp_path: Path, project: Project):
+    f = tmp_path / "t.csv"
+    f.write_bytes("\ufeff横坐标\t纵坐标\t意见\n".encode()
+                  + f"{X0 + 3000}\t{Y0 + 2000}\t道路，再宽一点\n".encode())
+    new = import_comments(project, f)
+    assert new["text"].tolist() == ["道路，再宽一点"]
+    assert new.geometry.iloc[0].equals(shapely.Point(X0 + 3000, Y0 + 2000))

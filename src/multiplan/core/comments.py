@@ -1,7 +1,8 @@
 """Public comments (公众意见) received while the draft plan is under public notice (公示中).
 
 Import (:func:`import_comments`) reads a CSV file, UTF-8 (with or without BOM) or GBK/GB18030
-(detected: no declaration needed), one comment a row, with the text and ONE location:
+(detected: no declaration needed), comma-separated (tab or semicolon when the header has no
+comma), one comment a row, with the text and ONE location:
 
 * ``x``, ``y`` (also ``X``/``Y``, 横坐标/纵坐标): a point in the project CRS (metres);
 * ``lon``, ``lat`` (also ``lng``, ``longitude``/``latitude``, 经度/纬度): degrees in CGCS2000
@@ -83,6 +84,17 @@ def decode_csv(raw: bytes, path: Path | str) -> tuple[str, str]:
                        "the comment file is neither UTF-8 nor GBK encoded", path=path)
 
 
+def _delimiter(text: str) -> str:
+    """Comma, unless the header line has none but tabs (or semicolons) — as some
+    spreadsheet exports write."""
+    header = text.split("\n", 1)[0]
+    if "," in header:
+        return ","
+    if "\t" in header:
+        return "\t"
+    return ";" if ";" in header else ","
+
+
 def _columns(df: pd.DataFrame, path: Path) -> dict[str, str]:
     found: dict[str, str] = {}
     for col in df.columns:
@@ -141,7 +153,7 @@ def import_comments(project: Any, path: str | Path, *, actor: str | None = None,
     text, encoding = decode_csv(raw, path)
     try:
         df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
-                         skip_blank_lines=True)
+                         skip_blank_lines=True, sep=_delimiter(text))
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise CommentError("comments.bad_csv", f"意见文件不是有效的 CSV：{exc}",
                            f"the comment file is not valid CSV: {exc}", path=path) from None
