@@ -678,7 +678,7 @@ class _PngStream:
         self.fh = fh
         self.width = width
         self.prev = np.zeros((width * 3,), dtype=np.uint8)
-        self.z = zlib.compressobj(6)
+        self.z = zlib.compressobj(3)  # level 6 is 3–4× slower for ≈ half the size
         fh.write(b"\x89PNG\r\n\x1a\n")
         self._chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
         ppm = round(dpi / 0.0254)
@@ -691,9 +691,9 @@ class _PngStream:
         self.fh.write(struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF))
 
     def write_rows(self, rgb: np.ndarray, chunk: int = 256) -> None:
-        flat = rgb.reshape(rgb.shape[0], -1)
-        for i in range(0, flat.shape[0], chunk):
-            part = flat[i:i + chunk]
+        for i in range(0, rgb.shape[0], chunk):
+            part = np.ascontiguousarray(rgb[i:i + chunk]).reshape(min(chunk, rgb.shape[0] - i),
+                                                                  -1)
             rows = np.empty((part.shape[0], part.shape[1] + 1), dtype=np.uint8)
             rows[:, 0] = 2  # filter "Up": byte minus the byte above, modulo 256
             np.subtract(part[:1], self.prev[None, :], out=rows[:1, 1:])
