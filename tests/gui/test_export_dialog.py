@@ -163,3 +163,21 @@ def test_a_refusal_in_the_worker_is_shown_readably(dialog, qtbot, dialogs, tmp_p
     assert dialogs[-1][0] == "critical" and "输出文件夹已存在" in dialogs[-1][2]
     assert "Traceback" not in dialog.status.text()
     assert (out / "mine.txt").read_text() == "keep" and dialog.export_button.isEnabled()
+
+
+def test_replacing_an_earlier_export(dialog, qtbot, tmp_path) -> None:
+    from multiplan.core.publish import verify_export
+
+    out = tmp_path / "again"
+    dialog.internal.setChecked(True)
+    for item in _items(dialog).values():
+        if item.flags() & Qt.ItemFlag.ItemIsEnabled:
+            item.setCheckState(Qt.CheckState.Unchecked)
+    dialog.out.setText(str(out))
+    for replace in (False, True):
+        dialog.overwrite.setChecked(replace)
+        handle = dialog.start_export()
+        qtbot.waitUntil(lambda h=handle: not h.is_running(), timeout=60000)
+        assert dialog.is_done(), dialog.last_error
+    assert verify_export(out).ok
+    assert [p.name for p in tmp_path.iterdir() if ".old-" in p.name or ".part-" in p.name] == []

@@ -170,6 +170,8 @@ class ExportDialog(QDialog):
         form.addRow(self.tr("方向"), self.orientation)
         form.addRow(self.tr("分辨率（PNG）"), self.dpi)
         form.addRow(self.tr("输出文件夹"), out_row)
+        self.overwrite = QCheckBox(self.tr("替换该文件夹中以前的导出"))
+        form.addRow("", self.overwrite)
         opts = QGroupBox(self.tr("选项"))
         opts.setLayout(form)
         self.gate_label = QLabel()
@@ -254,7 +256,8 @@ class ExportDialog(QDialog):
                 "review_no": self.review_no.text().strip() or None,
                 "generalise_m": self.generalise.value() if public else None,
                 "paper": self.paper.currentText(),
-                "orientation": self.orientation.currentData(), "dpi": self.dpi.value()}
+                "orientation": self.orientation.currentData(), "dpi": self.dpi.value(),
+                "overwrite": self.overwrite.isChecked()}
 
     def _edition_changed(self) -> None:
         public = self.public.isChecked()

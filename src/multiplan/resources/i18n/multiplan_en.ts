@@ -249,6 +249,10 @@
         <translation>Output folder</translation>
     </message>
     <message>
+        <source>替换该文件夹中以前的导出</source>
+        <translation>Replace an earlier export in this folder</translation>
+    </message>
+    <message>
         <source>选项</source>
         <translation>Options</translation>
     </message>
@@ -1152,6 +1156,10 @@
         <translation>Plan workflow status…</translation>
     </message>
     <message>
+        <source>导出评议决定登记表（XLSX/CSV）…</source>
+        <translation>Export the decision register (XLSX/CSV)…</translation>
+    </message>
+    <message>
         <source>评审模式</source>
         <translation>Review mode</translation>
     </message>
@@ -1202,6 +1210,14 @@
     <message>
         <source>按上位规划调整 {0}</source>
         <translation>Adjust by precedence {0}</translation>
+    </message>
+    <message>
+        <source>导出评议决定登记表</source>
+        <translation>Export the decision register</translation>
+    </message>
+    <message>
+        <source>已导出：{0}</source>
+        <translation>Exported: {0}</translation>
     </message>
 </context>
 <context>
@@ -1298,6 +1314,14 @@ Run Analysis → Conflict detection first, or click the button below.</translati
     <message>
         <source>面积 ≥</source>
         <translation>Area ≥</translation>
+    </message>
+    <message>
+        <source>刷新</source>
+        <translation>Refresh</translation>
+    </message>
+    <message>
+        <source>重新读取差异图斑、质检结果与评议决定</source>
+        <translation>Read the conflict pieces, check findings and decisions again</translation>
     </message>
     <message>
         <source>◀ 上一个未决 (P)</source>
