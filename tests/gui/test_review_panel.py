@@ -439,10 +439,11 @@ def test_gui_command_opens_review_mode(project_dir: Path, qtbot, monkeypatch) ->
     from multiplan import cli
 
     seen: list[tuple[str, str | None, bool]] = []
+    before = set(QApplication.topLevelWidgets())
 
     def fake_exec(self) -> int:
         for w in QApplication.topLevelWidgets():
-            if isinstance(w, MainWindow) and w.isVisible() and w.project is not None:
+            if isinstance(w, MainWindow) and w.isVisible() and w not in before:
                 qtbot.addWidget(w)
                 qtbot.waitUntil(lambda w=w: not w.loading, timeout=30000)
                 seen.append((w.project.mode, w.project.user, w.review.banner.isVisible()))
@@ -452,3 +453,21 @@ def test_gui_command_opens_review_mode(project_dir: Path, qtbot, monkeypatch) ->
     monkeypatch.setattr(QApplication, "exec", fake_exec)
     assert cli.main(["gui", str(project_dir), "--review", "--user", "李四", "--lang", "zh"]) == 0
     assert seen == [("review", "李四", True)]
+
+
+def test_decision_register_export_from_the_review_menu(win: MainWindow, qtbot,
+                                                       tmp_path: Path) -> None:
+    from multiplan.core import review
+
+    assert win.review.export_action in win.review_menu.actions()
+    reg = register(win.project.folder)
+    item_id = reg[(reg["severity"] == "冲突") & (reg["sliver"] == 0)]["conflict_id"].iloc[-1]
+    review.decide(win.project, item_id, "认可例外", reviewer=REVIEWER, comment="导出测试")
+    out = tmp_path / "decisions.csv"
+    handle = win.review.export_decisions(str(out))
+    qtbot.waitUntil(lambda: not handle.is_running(), timeout=20000)
+    assert handle.state == "done", handle.error
+    table = pd.read_csv(out, encoding="utf-8-sig", dtype=str)
+    row = table[table.apply(lambda r: item_id in r.tolist(), axis=1)]
+    assert len(row) == 1
+    assert "认可例外" in row.iloc[0].tolist() and "导出测试" in row.iloc[0].tolist()

@@ -86,6 +86,7 @@ class ReviewController(QObject):
         p = self.panel
         p.itemSelected.connect(self.focus_item)
         p.runDetection.connect(lambda: window.run_conflicts())
+        p.reloadRequested.connect(self.reload)
         p.compareToggled.connect(self.set_comparison)
         p.form.saveRequested.connect(self.save_decision)
         p.form.applyRequested.connect(self.apply_precedence)
@@ -138,9 +139,12 @@ class ReviewController(QObject):
         self.review_mode_action = act(self.tr("进入评审模式…"), lambda: self.enter_review_mode())
         self.leave_review_action = act(self.tr("退出评审模式"), lambda: self.leave_review_mode())
         self.workflow_action = act(self.tr("规划流程状态…"), lambda: self.show_workflow())
+        self.export_action = act(self.tr("导出评议决定登记表（XLSX/CSV）…"),
+                                 lambda: self.export_decisions())
         self.project_actions = [self.panel_action, self.next_action, self.prev_action,
                                 self.compare_action, self.review_mode_action,
-                                self.leave_review_action, self.workflow_action]
+                                self.leave_review_action, self.workflow_action,
+                                self.export_action]
         menu = getattr(w, "review_menu", None)
         if menu is not None:
             first = menu.actions()[0] if menu.actions() else None
@@ -148,6 +152,7 @@ class ReviewController(QObject):
                       self.compare_action):
                 menu.insertAction(first, a)
             menu.insertSeparator(first)
+            menu.addAction(self.export_action)
             menu.addSeparator()
             menu.addActions([self.review_mode_action, self.leave_review_action])
             menu.addSeparator()
@@ -475,6 +480,32 @@ class ReviewController(QObject):
             else:
                 self._row_decided(item_id, {"status": "待定", "reviewer": None,
                                             "comment": None, "time": None})
+
+    def export_decisions(self, path: str | None = None) -> Any:
+        """Write the decision register (core ``review.export_decisions``) to an .xlsx or
+        .csv file, in a worker thread."""
+        p = self.project
+        if p is None:
+            return None
+        if path is None:
+            from PySide6.QtWidgets import QFileDialog
+
+            path, _ = QFileDialog.getSaveFileName(
+                self.window, self.tr("导出评议决定登记表"),
+                str(p.folder / "exports" / "评议决定登记表.xlsx"),
+                "Excel (*.xlsx);;CSV (*.csv)")
+            if not path:
+                return None
+        from multiplan.core import review
+
+        def work(task: Any) -> str:
+            task.progress(0.1, "")
+            return str(review.export_decisions(p, path))
+
+        return self.window.tasks.run_in_thread(
+            self.tr("导出评议决定登记表"), work,
+            on_done=lambda out: self.window.statusBar().showMessage(
+                self.tr("已导出：{0}").format(out), 8000))
 
     # ------------------------------------------------------------------ workflow
     def show_workflow(self) -> Any:

@@ -43,6 +43,7 @@ class ReviewPanel(QWidget):
     itemSelected = Signal(int)  # row of the item frame
     runDetection = Signal()
     compareToggled = Signal(bool)
+    reloadRequested = Signal()
 
     def __init__(self, lang: str = "zh", parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -126,6 +127,9 @@ class ReviewPanel(QWidget):
 
         # -- navigation
         self.count_label = QLabel("")
+        self.reload_button = QPushButton(self.tr("刷新"))
+        self.reload_button.setToolTip(self.tr("重新读取差异图斑、质检结果与评议决定"))
+        self.reload_button.clicked.connect(self.reloadRequested.emit)
         self.prev_button = QPushButton(self.tr("◀ 上一个未决 (P)"))
         self.next_button = QPushButton(self.tr("下一个未决 (N) ▶"))
         self.compare_button = QPushButton(self.tr("对比两规"))
@@ -147,7 +151,10 @@ class ReviewPanel(QWidget):
         mv.setContentsMargins(2, 2, 2, 2)
         mv.setSpacing(3)
         mv.addLayout(grid)
-        mv.addWidget(self.count_label)
+        counts = QHBoxLayout()
+        counts.addWidget(self.count_label, 1)
+        counts.addWidget(self.reload_button)
+        mv.addLayout(counts)
         lower = QWidget()
         lv = QVBoxLayout(lower)
         lv.setContentsMargins(0, 0, 0, 0)
