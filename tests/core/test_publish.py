@@ -204,10 +204,10 @@ def test_existing_folder_is_not_overwritten_unless_asked(project, tmp_path) -> N
         export_package(project, out, public=False, sheets=[], overwrite=True)
     shutil.rmtree(out)
     export_package(project, out, public=False, sheets=[])
-    first = (out / "manifest.sha256").read_text()
+    (out / "tables" / "stale.csv").write_text("from before")
     export_package(project, out, public=False, sheets=[], overwrite=True)
     assert verify_export(out).ok and leftovers(tmp_path) == []
-    assert (out / "manifest.sha256").read_text() != first or True
+    assert not (out / "tables" / "stale.csv").exists()  # replaced, not merged
 
 
 def test_cancel_and_failure_leave_no_half_package(project, tmp_path, monkeypatch) -> None:
