@@ -174,3 +174,17 @@ def test_tab_separated_export_with_bom(tmp_path: Path, project: Project):
     new = import_comments(project, f)
     assert new["text"].tolist() == ["道路，再宽一点"]
     assert new.geometry.iloc[0].equals(shapely.Point(X0 + 3000, Y0 + 2000))
+
+
+def test_quoted_multiline_text_and_ragged_rows_are_named_by_file_line(tmp_path: Path,
+                                                                       project: Project):
+    ok = f'x,y,text\n{X0 + 3000},{Y0 + 2000},"第一段\n第二段"\n\n{X0 + 3100},{Y0 + 2000},x\n'
+    f = write(tmp_path / "m.csv", ok)
+    new = import_comments(project, f)
+    assert new["text"].tolist() == ["第一段\n第二段", "x"]
+    assert new["source_line"].tolist() == [2, 5]  # the blank line 4 is skipped
+    bad = f'x,y,text\n{X0 + 3000},{Y0 + 2000},"跨\n行"\n{X0 + 3000},{Y0 + 2000},多,一列\n'
+    with pytest.raises(CommentError) as exc:
+        import_comments(project, write(tmp_path / "r.csv", bad))
+    assert "第 4 行：有 4 个字段，表头有 3 个" in exc.value.zh
+    assert table_rows(project) == 2

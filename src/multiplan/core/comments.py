@@ -95,6 +95,53 @@ def _delimiter(text: str) -> str:
     return ";" if ";" in header else ","
 
 
+def _read_rows(text: str, path: Path) -> tuple[pd.DataFrame, list[int]]:
+    """The rows as strings, and the file line each row starts on (quoted fields may span
+    lines). A row with more or fewer fields than the header is refused by line."""
+    import csv
+
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
+    try:
+        header = next(reader, None)
+        if not header or not any(h.strip() for h in header):
+            raise CommentError("comments.empty", "意见文件为空", "the comment file is empty",
+                               path=path)
+        rows, lines, bad = [], [], []
+        last = reader.line_num
+        for rec in reader:
+            start, last = last + 1, reader.line_num
+            if not any(v.strip() for v in rec):
+                continue  # blank line
+            if len(rec) != len(header):
+                bad.append({"line": start, "zh": f"有 {len(rec)} 个字段，表头有 {len(header)} 个",
+                            "en": f"{len(rec)} fields, the header has {len(header)}"})
+                continue
+            rows.append(rec)
+            lines.append(start)
+    except csv.Error as exc:
+        raise CommentError("comments.bad_csv", f"意见文件不是有效的 CSV（第 {reader.line_num} 行）："
+                           f"{exc}", f"the comment file is not valid CSV (line "
+                           f"{reader.line_num}): {exc}", path=path) from None
+    if bad:
+        _refuse(bad, path)
+    header = [h.strip() for h in header]
+    return pd.DataFrame(rows, columns=header, dtype=object), lines
+
+
+def _refuse(problems: list[dict[str, Any]], path: Path) -> None:
+    problems.sort(key=lambda p: p["line"])
+    shown = problems[:_MAX_LISTED]
+    more = len(problems) - len(shown)
+    zh = "；".join(f"第 {p['line']} 行：{p['zh']}" for p in shown)
+    en = "; ".join(f"line {p['line']}: {p['en']}" for p in shown)
+    if more:
+        zh += f"；另有 {more} 处"
+        en += f"; and {more} more"
+    raise CommentError("comments.bad_rows", f"意见文件有 {len(problems)} 处错误，未导入：{zh}",
+                       f"the comment file has {len(problems)} problem(s); nothing was "
+                       f"imported: {en}", path=path, problems=problems)
+
+
 def _columns(df: pd.DataFrame, path: Path) -> dict[str, str]:
     found: dict[str, str] = {}
     for col in df.columns:
@@ -151,12 +198,7 @@ def import_comments(project: Any, path: str | Path, *, actor: str | None = None,
         raise CommentError("comments.unreadable", f"无法读取意见文件：{exc.strerror}",
                            f"cannot read the comment file: {exc.strerror}", path=path) from None
     text, encoding = decode_csv(raw, path)
-    try:
-        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
-                         skip_blank_lines=True, sep=_delimiter(text))
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise CommentError("comments.bad_csv", f"意见文件不是有效的 CSV：{exc}",
-                           f"the comment file is not valid CSV: {exc}", path=path) from None
+    df, lines = _read_rows(text, path)
     cols = _columns(df, path)
     if not len(df):
         raise CommentError("comments.empty", "意见文件中没有意见", "the comment file has no rows",
@@ -175,7 +217,7 @@ def import_comments(project: Any, path: str | Path, *, actor: str | None = None,
         return str(row[cols[key]]).strip() if key in cols else ""
 
     for k, row in df.iterrows():
-        line = int(k) + 2  # header is line 1
+        line = lines[int(k)]  # the row's first line in the file (the header is line 1)
         rec: dict[str, Any] = {"source_line": line, "text": get(row, "text"),
                                "author": get(row, "author") or None,
                                "comment_date": get(row, "date") or None,
@@ -259,17 +301,7 @@ def import_comments(project: Any, path: str | Path, *, actor: str | None = None,
         for f in fids & have:
             parcel_geoms[(layer, f)] = gdf.geometry.loc[f]
     if problems:
-        problems.sort(key=lambda p: p["line"])
-        shown = problems[:_MAX_LISTED]
-        more = len(problems) - len(shown)
-        zh = "；".join(f"第 {p['line']} 行：{p['zh']}" for p in shown)
-        en = "; ".join(f"line {p['line']}: {p['en']}" for p in shown)
-        if more:
-            zh += f"；另有 {more} 处"
-            en += f"; and {more} more"
-        raise CommentError("comments.bad_rows", f"意见文件有 {len(problems)} 处错误，未导入：{zh}",
-                           f"the comment file has {len(problems)} problem(s); nothing was "
-                           f"imported: {en}", path=path, problems=problems)
+        _refuse(problems, path)
 
     register = read_register(project)
     reg_geoms = np.asarray(register.geometry.values, dtype=object) if len(register) else None
