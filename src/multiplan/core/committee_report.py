@@ -10,7 +10,7 @@ Pages
        status.
     3. Open items, then decided items: paged tables (id, type, severity, area, township,
        status, reviewer, comment, time).
-    4. Location maps of the largest open items: the piece (from the register or the 质检
+    4. Location maps of the largest open items of the highest severity: the piece (from the register or the 质检
        finding) over the county boundary, with a zoomed inset.
 
 What the lists hold: review items (:func:`multiplan.core.review.review_items`) that are not
@@ -249,8 +249,8 @@ def committee_report(project: Project, pdf_path: str | Path, *,
             pdf.savefig(fig)
             _close(fig)
         task.progress(0.6, "位置图 / location maps")
-        largest = open_items[open_items["geometry"].notna()].sort_values(
-            "area_ha", ascending=False).head(maps)
+        # open_items is sorted by severity (冲突 first), then area: the most serious, largest
+        largest = open_items[open_items["geometry"].notna()].head(maps)
         if len(largest):
             boundary = _county_boundary(project)
             page += 1
@@ -423,7 +423,7 @@ def _feature(project: Project, layer: Any, fid: Any) -> Any:
 def _maps_page(project: Project, largest: pd.DataFrame, boundary: Any, task: Task) -> Any:
     import shapely
 
-    fig = _page("最大未决评议对象位置图",
+    fig = _page("主要未决评议对象位置图（按程度、面积）",
                 "红：差异图斑；小图：蓝虚线＝图层A要素，绿虚线＝图层B要素 · red: piece; inset: "
                 "parent A (blue), B (green)")
     n = len(largest)
