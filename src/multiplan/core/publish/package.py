@@ -149,10 +149,8 @@ def _generalise(geoms: np.ndarray, tol: float | None) -> np.ndarray:
     parts = shapely.get_parts(out, return_index=True)
     keep = shapely.get_type_id(parts[0]) == 3
     res = np.full(len(geoms), None, dtype=object)
-    if keep.any():
-        idx = parts[1][keep]
-        for i in np.unique(idx):
-            res[i] = shapely.multipolygons(parts[0][keep][idx == i])
+    if keep.any():  # regroup the polygon parts per feature (vectorised; gaps stay None)
+        shapely.multipolygons(parts[0][keep], indices=parts[1][keep], out=res)
     return res
 
 

@@ -283,7 +283,6 @@ def assessment_tables(project: Project) -> list[StatTable]:
     else:
         res = pd.DataFrame(columns=["评价结果", "结果代码", "类别代码", "类别", "面积（公顷）",
                                     "占比（%）"])
-    grid = run.get("grid") or {}
     notes = [f"运行 run: {run.get('run_id')} ({run.get('time')})",
              f"像元 cell: {run.get('cell_size_m')} m"]
     if summ.get("synthetic_inputs"):
@@ -293,7 +292,6 @@ def assessment_tables(project: Project) -> list[StatTable]:
     src = ((run.get("params") or {}).get("capacity") or {}).get("source_note")
     if src:
         cap_notes.append(str(src))
-    del grid
     return [StatTable("assessment", "双评价结果", res, cell_note, ver, notes),
             StatTable("capacity", "承载规模", cap, cell_note, ver, cap_notes)]
 
