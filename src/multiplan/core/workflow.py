@@ -23,6 +23,12 @@ to                gates
                   committee decision · 人大审议 and 备案 records
 ================  =====================================================================
 
+"No open 冲突 conflict" reads :func:`multiplan.core.review.open_conflicts` (non-sliver
+register rows of severity 冲突 whose latest decision is missing or 待定) and fails when
+conflicts were never detected (no register). "质检 clean" needs every blocking check of the
+packaged check table stored with status pass/warn/skip, and no plan layer written after the
+oldest of those runs (audit order).
+
 ``force_note`` lets a planner pass a failing *assessment* or *质检* gate with a written reason
 (audited as ``workflow.force``) on the steps before publication; the notice period, the
 conflicts, the committee and the records can never be forced, and nothing is forced into
