@@ -27,6 +27,16 @@ Committee
     ``mp_committee`` holds the committee's sign-off records (outcome 通过 / 修改后通过 /
     不通过, members, chair, comment, time); the latest is the committee's decision.
 
+Adjusting by precedence
+    :func:`apply_precedence` turns a 按上位规划调整 decision into one undoable edit command
+    through :mod:`multiplan.core.editing` (split the lower-precedence parcel along the piece,
+    give the part inside the proposed class), saves it and records 已修改; the returned
+    :class:`PrecedenceEdit` takes it back. Review mode refuses it, as any plan edit.
+
+Export
+    :func:`export_decisions` writes the decision register as XLSX or CSV (UTF-8 with BOM);
+    the committee report PDF is :mod:`multiplan.core.committee_report`.
+
 Pure Python; no Qt.
 """
 
