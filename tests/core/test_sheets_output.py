@@ -487,6 +487,15 @@ def test_tiny_legends_and_availability(tiny: Project, tmp_path: Path) -> None:
         "eco_redline", "basic_farmland", "urban_boundary"]
     assert {c for c, _ in fig._multiplan_result.reference_legend} >= {"county", "township",
                                                                       "water"}
+    # orientation=None: the 4 km × 3 km county is wider than tall, so landscape shows it at
+    # the larger scale; with the city layer named, the inset draws it too
+    tiny_ctx = gpd.read_file(tiny.gpkg, layer="行政区")
+    assert tiny_ctx.total_bounds[2] - tiny_ctx.total_bounds[0] > \
+        tiny_ctx.total_bounds[3] - tiny_ctx.total_bounds[1]
+    auto = compose_sheet(tiny, "landuse", paper="A3", orientation=None)._multiplan_result
+    assert auto.orientation == "landscape"
+    assert auto.scale <= compose_sheet(tiny, "landuse", paper="A3", orientation="portrait"
+                                       )._multiplan_result.scale
     for bad in ({"paper": "B5"}, {"orientation": "sideways"}, {"scale": 5},
                 {"formats": ("svg",)}, {"dpi": 5}):
         with pytest.raises(SheetError):

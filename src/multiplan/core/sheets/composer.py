@@ -204,20 +204,9 @@ def _plan_date(project: Project) -> str:
 
 
 def _cjk_family() -> str | None:
-    try:  # the shared finder, when it exists
-        from .. import fonts  # type: ignore[attr-defined]
+    from ..fonts import cjk_family
 
-        for name in ("cjk_family", "cjk_font", "find_cjk_family"):
-            fn = getattr(fonts, name, None)
-            if callable(fn):
-                fam = fn()
-                if isinstance(fam, str) and fam:
-                    return fam
-    except Exception:  # noqa: BLE001, S110 — fall back to the older finder
-        pass
-    from ..sansheng import cjk_font
-
-    return cjk_font()
+    return cjk_family()
 
 
 # --------------------------------------------------------------------------- preparation
@@ -289,12 +278,16 @@ class _Prepared:
     data: SheetData
 
 
-def _prepare(project: Project, key: str, paper: str, orientation: str, scale: Any,
+def _prepare(project: Project, key: str, paper: str, orientation: str | None, scale: Any,
              generalise_m: float | None, task: Task) -> _Prepared:
     data = load_sheet_data(project, key)
     task.progress(0.3, "范围与比例尺 / extent and scale")
-    layout = make_layout(paper, orientation)
     b = data.bounds()
+    if orientation is None:  # the orientation that shows the county larger
+        fits = {o: fit_scale(b, make_layout(paper, o).map.w, make_layout(paper, o).map.h)
+                for o in ("landscape", "portrait")}
+        orientation = "portrait" if fits["portrait"] < fits["landscape"] else "landscape"
+    layout = make_layout(paper, orientation)
     if scale is None:
         n = fit_scale(b, layout.map.w, layout.map.h)
     else:
@@ -525,9 +518,8 @@ def compose_sheet(project: Project | str | Path, key: str, *, paper: str = "A3",
 def _compose(project: Project, key: str, *, paper: str, orientation: str | None, scale: Any,
              public: bool, watermark: str | None, generalise_m: float | None,
              review_no: str | None, inset: bool, task: Task) -> tuple[Any, SheetResult]:
-    orientation = orientation or "landscape"
     try:
-        make_layout(paper, orientation)
+        make_layout(paper, orientation or "landscape")
     except ValueError as exc:
         raise SheetError("sheet.bad_paper", f"纸张或方向无效：{exc}",
                          f"invalid paper or orientation: {exc}") from None
@@ -567,7 +559,11 @@ def render_sheet(project: Project | str | Path, key: str, *, paper: str = "A3",
                  out_dir: str | Path, inset: bool = True, task: Task | None = None,
                  basename: str | None = None) -> SheetResult:
     """Compose sheet ``key`` and write it as ``<out_dir>/<basename>.<fmt>`` for each format
-    (pdf: vector, fonts embedded; png: ``dpi``, strip-rendered). The default basename is
+    (pdf: vector, fonts embedded; png: ``dpi``, strip-rendered). ``orientation=None``
+    picks the orientation that shows the county at the larger scale; ``scale=None`` fits
+    the county; ``public`` prints ``review_no`` in the 审图号 field (internal sheets leave it
+    blank); ``watermark`` is drawn diagonally across the map; ``generalise_m`` simplifies
+    the vector geometry (topology-preserving) and coarsens rasters to that size. The default basename is
     ``<county><sheet name>_<paper>`` (e.g. 长兴县国土空间用地用海规划图_A3)."""
     from matplotlib import rc_context
 
