@@ -137,3 +137,25 @@ def test_report_on_a_project_without_conflicts(tmp_path: Path):
     pdf = cr.committee_report(project, tmp_path / "e.pdf", now=NOW)
     text = run("pdftotext", str(pdf), "-").replace(" ", "")
     assert "空县" in text and "尚未记录" in text
+
+
+def test_cjk_rc_names_the_sc_family_and_restores():
+    import matplotlib
+
+    from multiplan.core import fonts
+
+    if fonts.cjk_font() is None:
+        pytest.skip("no CJK font installed")
+    before = (matplotlib.rcParams["pdf.fonttype"], list(matplotlib.rcParams["font.sans-serif"]))
+    with fonts.cjk_rc() as fam:
+        assert fam in fonts.CJK_FAMILIES and fam.endswith(("SC", "Hei"))
+        assert matplotlib.rcParams["font.sans-serif"][0] == fam
+        assert matplotlib.rcParams["pdf.fonttype"] == 42
+        assert matplotlib.rcParams["axes.unicode_minus"] is False
+    assert (matplotlib.rcParams["pdf.fonttype"],
+            list(matplotlib.rcParams["font.sans-serif"])) == before
+    # the two older callers now use the shared finder
+    from multiplan.core import sansheng
+    from multiplan.core.assessment import report
+
+    assert sansheng.cjk_font is fonts.cjk_font and report.cjk_font is fonts.cjk_font
