@@ -246,7 +246,9 @@ def _raster_window(lay: RasterLayer, extent: tuple[float, float, float, float],
         win = win.intersection(Window(0, 0, ds.width, ds.height))
         win = win.round_offsets().round_lengths()
         if win.width <= 0 or win.height <= 0:
-            return np.zeros((1, 1), np.uint8), extent[:1] * 4, np.empty(0, np.int64)
+            # the raster lies outside the frame: nothing to draw, no class present
+            return (np.zeros((1, 1), np.uint8), (extent[0], extent[2], extent[1], extent[3]),
+                    np.empty(0, np.int64))
         full = ds.read(1, window=win)
         present = np.unique(full)
         present = present[present != 0]
