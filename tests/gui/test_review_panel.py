@@ -23,6 +23,7 @@ from PySide6.QtTest import QTest
 
 from multiplan.core import conflicts as cf
 from multiplan.core import qa
+from multiplan.core.editing import EditSession
 from multiplan.core.project import Project
 from multiplan.gui.editing import install_editing
 from multiplan.gui.main_window import MainWindow
@@ -471,3 +472,33 @@ def test_decision_register_export_from_the_review_menu(win: MainWindow, qtbot,
     row = table[table.apply(lambda r: item_id in r.tolist(), axis=1)]
     assert len(row) == 1
     assert "认可例外" in row.iloc[0].tolist() and "导出测试" in row.iloc[0].tolist()
+
+
+def test_undo_of_an_adjustment_is_refused_once_the_parcel_changed_again(
+        win: MainWindow, qtbot) -> None:
+    panel = win.review.panel
+    panel.set_filters(pair=("土地利用规划", "城市总体规划"), severity="冲突", min_area_ha=1.0,
+                      status="undecided")
+    gpkg = win.project.gpkg
+    with contextlib.closing(sqlite3.connect(gpkg)) as conn:
+        reg = pd.read_sql_query('SELECT conflict_id, proposed_code FROM mp_conflicts', conn)
+    item_id = reg[reg["conflict_id"].isin(panel.model.item_ids())
+                  & reg["proposed_code"].notna()]["conflict_id"].iloc[-1]
+    edit = win.review.apply_precedence(item_id)
+    assert edit is not None
+    depth = win.undo_stack.count()
+    col = {"城市总体规划": "YDMC", "土地利用规划": "GHQ"}[edit.layer]  # a free-text field
+    other = EditSession.open(win.project, edit.layer)  # someone edits it again, and saves
+    other.set_attributes([edit.fid], {col: "又改过"})
+    other.save()
+    other.close()
+    win.last_error = None
+    win.undo_action.trigger()
+    assert "不能自动撤销" in (win.last_error or "")
+    assert win.undo_stack.count() == depth - 1  # the stale entry is gone
+    with contextlib.closing(sqlite3.connect(gpkg)) as conn:
+        assert conn.execute(f'SELECT "{col}" FROM "{edit.layer}" WHERE fid = ?',
+                            (edit.fid,)).fetchone()[0] == "又改过"
+    rows = decided_rows(win.project.folder)
+    assert rows[rows["conflict_id"] == item_id].iloc[-1]["status"] == "已修改"
+    qtbot.waitUntil(lambda: not win.loading, timeout=20000)

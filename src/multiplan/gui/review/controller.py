@@ -10,6 +10,8 @@ still allowed.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import sqlite3
 from typing import Any
 
 import pandas as pd
@@ -33,6 +35,22 @@ EDITING_ACTIONS = ("edit_action", "save_action", "discard_action", "add_action",
                    "delete_action", "attributes_action", "paste_action")
 
 
+def parcel_state(project: Any, edit: Any) -> str | None:
+    """A fingerprint of the features a precedence edit touched, as stored in the file."""
+    layer = getattr(edit, "layer", None)
+    if project is None or not layer:
+        return None
+    fids = sorted({int(edit.fid), *map(int, getattr(edit, "changed_fids", []) or []),
+                   *map(int, getattr(edit, "new_fids", []) or [])})
+    h = hashlib.sha256()
+    with contextlib.closing(sqlite3.connect(f"file:{project.gpkg}?mode=ro", uri=True)) as c:
+        rows = c.execute(f'SELECT * FROM "{layer}" WHERE "fid" IN '
+                         f'({", ".join("?" for _ in fids)}) ORDER BY "fid"', fids).fetchall()
+    for row in rows:
+        h.update(repr(row).encode("utf-8"))
+    return h.hexdigest()
+
+
 class _PrecedenceUndo(QUndoCommand):
     """An applied "adjust by precedence" edit in the window's undo stack. It is done when
     pushed; undo calls the core edit's ``undo()`` (the reverse edit, saved, and the item's
@@ -46,6 +64,7 @@ class _PrecedenceUndo(QUndoCommand):
         self.item_id = item_id
         self.comment = comment
         self._pushed = False
+        self.state = parcel_state(ctl.project, edit)
 
     def redo(self) -> None:
         if not self._pushed:
@@ -54,9 +73,16 @@ class _PrecedenceUndo(QUndoCommand):
         edit = self.ctl._apply(self.item_id, self.comment)
         if edit is not None:
             self.edit = edit
+            self.state = parcel_state(self.ctl.project, edit)
             self.ctl._after_precedence(edit, self.item_id)
 
     def undo(self) -> None:
+        if parcel_state(self.ctl.project, self.edit) != self.state:
+            # the parcels were edited again since (editing tools, another session): taking
+            # the adjustment back now would overwrite that work; Qt drops the entry
+            self.setObsolete(True)
+            self.ctl.undo_failed(None)
+            return
         try:
             self.edit.undo()
         except MultiplanError as exc:
@@ -402,7 +428,12 @@ class ReviewController(QObject):
         self.last_message = text
         self.window.show_error(title, text)
 
-    def undo_failed(self, exc: BaseException) -> None:
+    def undo_failed(self, exc: BaseException | None) -> None:
+        if exc is None:
+            text = self.tr("图斑在按上位规划调整之后又被修改过，不能自动撤销；请用编辑工具手工恢复")
+            self.last_message = text
+            self.window.show_error(self.tr("无法撤销"), text)
+            return
         self._error(self.tr("无法撤销"), exc)
 
     def save_decision(self, item_id: str, status: str, comment: str) -> dict[str, Any] | None:

@@ -1188,6 +1188,10 @@
         <translation>Reading the review list</translation>
     </message>
     <message>
+        <source>图斑在按上位规划调整之后又被修改过，不能自动撤销；请用编辑工具手工恢复</source>
+        <translation>The parcel was changed again after the precedence adjustment and cannot be undone automatically; restore it with the editing tools</translation>
+    </message>
+    <message>
         <source>无法撤销</source>
         <translation>Cannot undo</translation>
     </message>
