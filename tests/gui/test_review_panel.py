@@ -9,6 +9,7 @@ geometries; decisions are read back from ``mp_decisions`` with sqlite3.
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import sqlite3
 from pathlib import Path
@@ -357,6 +358,21 @@ def test_workflow_dialog_lists_gates_and_shows_a_refusal(win: MainWindow, qtbot,
         if state:
             assert conn.execute("SELECT count(*) FROM mp_workflow WHERE state = '已评价'"
                                 ).fetchone()[0] == 0
+    # the committee's sign-off, from the dialog's form
+    from multiplan.gui.review.workflow_dialog import CommitteeDialog
+
+    form = CommitteeDialog(REVIEWER, [REVIEWER, "李四"], "zh", dlg)
+    qtbot.addWidget(form)
+    form.members.setText("张三、李四, 王五")
+    form.comment.setPlainText("同意，按意见修改")
+    form.outcome.setCurrentIndex(form.outcome.findData("修改后通过"))
+    assert dlg.record_committee(**form.values()) is not None
+    with contextlib.closing(sqlite3.connect(win.project.gpkg)) as conn:
+        row = conn.execute("SELECT outcome, members, chair, comment FROM mp_committee "
+                           "ORDER BY fid DESC LIMIT 1").fetchone()
+    assert row[0] == "修改后通过" and row[2] == REVIEWER and row[3] == "同意，按意见修改"
+    assert json.loads(row[1]) == ["张三", "李四", "王五"]
+    qtbot.waitUntil(lambda: "修改后通过" in dlg.committee_label.text(), timeout=20000)
     dlg.close()
 
 

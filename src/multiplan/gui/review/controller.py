@@ -26,10 +26,10 @@ from .compare import ComparisonView
 from .items import ReviewData, load_items
 from .panel import ReviewPanel
 
-#: Window actions that change the plan layers or the project's data; off in review mode.
+# Window actions that change the plan layers or the project's data; off in review mode.
 WRITING_ACTIONS = ("import_action", "conflicts_action", "merged_action", "assessment_action",
                    "redlines_action", "qa_action", "all_checks_action")
-#: Editing controller actions (gui/editing) switched off in review mode.
+# Editing controller actions (gui/editing) switched off in review mode.
 EDITING_ACTIONS = ("edit_action", "save_action", "discard_action", "add_action",
                    "vertex_action", "reshape_action", "split_action", "merge_action",
                    "delete_action", "attributes_action", "paste_action")

@@ -33,7 +33,7 @@ from .decision import DecisionForm
 from .items import KIND_EN, SEVERITY_EN, STATUS_EN, Filters, ReviewData, choices, statuses
 from .model import ReviewModel
 
-#: Separates the two layer names of a pair in the pair filter's item data.
+# Separates the two layer names of a pair in the pair filter's item data.
 PAIR_SEP = "\x1f"
 KIND_ZH = {"conflict": "差异图斑", "assessment": "双评价核查", "redline": "三区三线",
            "qa": "质检"}

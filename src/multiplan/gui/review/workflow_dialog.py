@@ -8,18 +8,24 @@ longer than a frame, so they run in the window's worker threads; the dialog show
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
+    QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QMessageBox,
+    QPlainTextEdit,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -39,7 +45,7 @@ def _states() -> tuple[list[str], dict[str, str]]:
     return list(workflow.STATES), dict(getattr(workflow, "STATE_EN", {}))
 
 
-#: gate key → (Chinese, English) name of the condition.
+# gate key → (Chinese, English) name of the condition.
 GATE_NAMES = {
     "assessment_current": ("双评价为最新", "assessment current"),
     "no_open_conflicts": ("无未决冲突图斑", "no open conflicts"),
@@ -71,6 +77,41 @@ def failing_text(st: Any, lang: str) -> str:
             name, why = gate_text(g, lang)
             lines.append(f"✘ {name}" + (f" — {why}" if why else ""))
     return "\n".join(lines)
+
+
+class CommitteeDialog(QDialog):
+    """The committee's sign-off: outcome, chair, members present, comment."""
+
+    def __init__(self, chair: str, members: list[str], lang: str = "zh",
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(self.tr("记录评议委员会决定"))
+        self.outcome = QComboBox()
+        with contextlib.suppress(Exception):
+            from multiplan.core import review
+
+            for o in review.COMMITTEE_OUTCOMES:
+                self.outcome.addItem(review.COMMITTEE_EN.get(o, o) if lang == "en" else o, o)
+        self.chair = QLineEdit(chair)
+        self.members = QLineEdit("、".join(members))
+        self.members.setPlaceholderText(self.tr("参会委员，以顿号或逗号分隔"))
+        self.comment = QPlainTextEdit()
+        self.comment.setMaximumHeight(70)
+        form = QFormLayout(self)
+        form.addRow(self.tr("结论"), self.outcome)
+        form.addRow(self.tr("主任委员"), self.chair)
+        form.addRow(self.tr("参会委员"), self.members)
+        form.addRow(self.tr("意见"), self.comment)
+        box = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                               | QDialogButtonBox.StandardButton.Cancel)
+        box.accepted.connect(self.accept)
+        box.rejected.connect(self.reject)
+        form.addRow(box)
+
+    def values(self) -> dict[str, Any]:
+        names = [n.strip() for n in re.split(r"[、,，;；\s]+", self.members.text()) if n.strip()]
+        return {"outcome": str(self.outcome.currentData()), "members": names,
+                "chair": self.chair.text().strip(), "comment": self.comment.toPlainText().strip()}
 
 
 class WorkflowDialog(QDialog):
@@ -108,6 +149,10 @@ class WorkflowDialog(QDialog):
         self.advance_button.clicked.connect(self.advance)
         self.refresh_button = QPushButton(self.tr("重新检查"))
         self.refresh_button.clicked.connect(self.refresh)
+        self.committee_button = QPushButton(self.tr("记录评议委员会决定…"))
+        self.committee_button.clicked.connect(lambda: self.ask_committee())
+        self.committee_label = QLabel("")
+        self.committee_label.setWordWrap(True)
         box = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         box.rejected.connect(self.reject)
         lay = QVBoxLayout(self)
@@ -116,10 +161,12 @@ class WorkflowDialog(QDialog):
         lay.addWidget(self.track)
         lay.addWidget(self.anchor)
         lay.addWidget(self.gates, 1)
+        lay.addWidget(self.committee_label)
         lay.addWidget(self.busy)
         row = QHBoxLayout()
         row.addWidget(self.advance_button)
         row.addWidget(self.refresh_button)
+        row.addWidget(self.committee_button)
         row.addStretch(1)
         row.addWidget(box)
         lay.addLayout(row)
@@ -199,6 +246,7 @@ class WorkflowDialog(QDialog):
         self.gates.resizeRowsToContents()
         nxt = self.next_state()
         self.anchor.setText(self._anchor(nxt))
+        self._show_committee()
         self.advance_button.setText(
             self.tr("推进到下一阶段：{0}").format(self._state_name(nxt)) if nxt
             else self.tr("已是最后阶段"))
@@ -212,6 +260,49 @@ class WorkflowDialog(QDialog):
         if not anchor:
             return ""
         return self.tr("下一阶段的依据：{0}").format(anchor[1] if self.lang == "en" else anchor[0])
+
+    # ------------------------------------------------------------------ committee
+    def _show_committee(self) -> None:
+        text = self.tr("评议委员会：尚无决定")
+        with contextlib.suppress(Exception):
+            from multiplan.core import review
+
+            dec = review.committee_decision(self._project())
+            if dec:
+                outcome = dec.get("outcome_en", dec["outcome"]) if self.lang == "en" \
+                    else dec["outcome"]
+                text = self.tr("评议委员会：{0}（主任委员 {1}，{2}）").format(
+                    outcome, dec.get("chair", ""), dec.get("time", ""))
+        self.committee_label.setText(text)
+
+    def ask_committee(self) -> dict[str, Any] | None:
+        project = self._project()
+        if project is None:
+            return None
+        members: list[str] = []
+        with contextlib.suppress(Exception):
+            members = list(project.roles()["reviewers"])
+        chair = getattr(project, "user", None) or ""
+        dlg = CommitteeDialog(chair, members, self.lang, self)
+        self.last_committee_dialog = dlg
+        if dlg.exec() != QDialog.DialogCode.Accepted:
+            return None
+        return self.record_committee(**dlg.values())
+
+    def record_committee(self, outcome: str, members: list[str], chair: str,
+                         comment: str = "") -> dict[str, Any] | None:
+        """Record the committee's decision (core ``review.record_committee_decision``)
+        and check the gates again."""
+        from multiplan.core import review
+
+        try:
+            row = review.record_committee_decision(self._project(), outcome, members=members,
+                                                   chair=chair, comment=comment)
+        except MultiplanError as exc:
+            self.window.show_error(self.tr("无法记录评议委员会决定"), exc.text(self.lang))
+            return None
+        self.refresh()
+        return row
 
     def gate_rows(self) -> list[tuple[str, str, str]]:
         """(gate, ✔/✘, reason) as shown (for tests and scripts)."""

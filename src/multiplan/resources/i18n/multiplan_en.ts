@@ -89,6 +89,33 @@
     </message>
 </context>
 <context>
+    <name>CommitteeDialog</name>
+    <message>
+        <source>记录评议委员会决定</source>
+        <translation>Record the committee decision</translation>
+    </message>
+    <message>
+        <source>参会委员，以顿号或逗号分隔</source>
+        <translation>Members present, separated by 、 or commas</translation>
+    </message>
+    <message>
+        <source>结论</source>
+        <translation>Outcome</translation>
+    </message>
+    <message>
+        <source>主任委员</source>
+        <translation>Chair</translation>
+    </message>
+    <message>
+        <source>参会委员</source>
+        <translation>Members present</translation>
+    </message>
+    <message>
+        <source>意见</source>
+        <translation>Comment</translation>
+    </message>
+</context>
+<context>
     <name>ComparisonView</name>
     <message>
         <source>规划 A</source>
@@ -1124,7 +1151,6 @@
     <name>ReviewController</name>
     <message>
         <source>审查</source>
-        <extracomment>Window actions that change the plan layers or the project&apos;s data; off in review mode. Editing controller actions (gui/editing) switched off in review mode.</extracomment>
         <translation>Review</translation>
     </message>
     <message>
@@ -1266,7 +1292,6 @@
         <source>尚未运行冲突检测，还没有差异图斑可供审查。
 
 请先运行 分析 → 冲突检测（差异图斑），或点击下面的按钮。</source>
-        <extracomment>Separates the two layer names of a pair in the pair filter&apos;s item data.</extracomment>
         <translation>Conflict detection has not been run: there are no conflict pieces to review yet.
 
 Run Analysis → Conflict detection first, or click the button below.</translation>
@@ -1406,7 +1431,6 @@ Run Analysis → Conflict detection first, or click the button below.</translati
     <name>WorkflowDialog</name>
     <message>
         <source>规划流程状态</source>
-        <extracomment>gate key → (Chinese, English) name of the condition.</extracomment>
         <translation>Plan workflow status</translation>
     </message>
     <message>
@@ -1428,6 +1452,10 @@ Run Analysis → Conflict detection first, or click the button below.</translati
     <message>
         <source>重新检查</source>
         <translation>Check again</translation>
+    </message>
+    <message>
+        <source>记录评议委员会决定…</source>
+        <translation>Record the committee decision…</translation>
     </message>
     <message>
         <source>正在检查闸门…</source>
@@ -1460,6 +1488,18 @@ Run Analysis → Conflict detection first, or click the button below.</translati
     <message>
         <source>下一阶段的依据：{0}</source>
         <translation>Legal basis of the next stage: {0}</translation>
+    </message>
+    <message>
+        <source>评议委员会：尚无决定</source>
+        <translation>Committee: no decision yet</translation>
+    </message>
+    <message>
+        <source>评议委员会：{0}（主任委员 {1}，{2}）</source>
+        <translation>Committee: {0} (chair {1}, {2})</translation>
+    </message>
+    <message>
+        <source>无法记录评议委员会决定</source>
+        <translation>Cannot record the committee decision</translation>
     </message>
     <message>
         <source>正在推进…</source>
