@@ -540,6 +540,24 @@ def test_verify_detects_manifest_edit_missing_and_extra_files(exported, tmp_path
     assert "manifest.sha256" in verify_export(dst).missing
 
 
+def test_verify_refuses_paths_outside_the_folder(exported, tmp_path) -> None:
+    """A manifest rewritten consistently (its hash file too) that lists a file outside the
+    export folder is not intact."""
+    _, out = exported
+    dst = tmp_path / "copy"
+    shutil.copytree(out, dst)
+    (tmp_path / "outside.txt").write_text("x")
+    m = json.loads((dst / "manifest.json").read_text(encoding="utf-8"))
+    m["files"].append({"path": "../outside.txt", "kind": "txt", "size": 1,
+                       "sha256": _sha(tmp_path / "outside.txt")})
+    data = (json.dumps(m, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    (dst / "manifest.json").write_bytes(data)
+    (dst / "manifest.sha256").write_text(f"{hashlib.sha256(data).hexdigest()}  manifest.json\n")
+    rep = verify_export(dst)
+    assert rep.manifest_ok and not rep.ok
+    assert [e["code"] for e in rep.errors] == ["verify.bad_path"]
+
+
 def test_verify_an_empty_folder(tmp_path) -> None:
     rep = verify_export(tmp_path)
     assert not rep.ok and rep.missing == ["manifest.json"]

@@ -230,6 +230,10 @@ def verify_export(folder: str | Path) -> VerifyReport:
     for rel, f in sorted(listed.items()):
         p = folder / rel
         rep.checked += 1
+        if Path(rel).is_absolute() or ".." in Path(rel).parts:
+            err("verify.bad_path", f"清单中的路径指向导出文件夹之外：{rel}",
+                f"a manifest path points outside the export folder: {rel}")
+            continue
         if not p.is_file():
             rep.missing.append(rel)
         elif p.stat().st_size != f.get("size") or file_sha256(p) != f.get("sha256"):
