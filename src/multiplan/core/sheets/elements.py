@@ -198,7 +198,9 @@ def draw_scalebar(p: Painter, box: Box, scale: int, segment_m: float) -> dict[st
     p.text(box.x + box.w / 2, box.y1 - 4.5 * k, f"比例尺 {format_scale(scale)}", 9 * k,
            ha="center")
     bh = 1.6 * k
-    unit_w = text_width_mm(unit_zh, 7 * k) + 1.5 * k
+    last = format_length(n * segment_m, unit)
+    gap = text_width_mm(last, 7 * k) / 2 + 1.0 * k  # clear of the last number
+    unit_w = text_width_mm(unit_zh, 7 * k) + gap
     x0 = box.x + (box.w - length - unit_w) / 2
     y0 = box.y1 - 11.5 * k
     for i in range(n):
@@ -209,7 +211,7 @@ def draw_scalebar(p: Painter, box: Box, scale: int, segment_m: float) -> dict[st
         x = x0 + i * seg_mm
         p.line([x, x], [y0 + bh, y0 + bh + 0.8 * k], lw_mm=0.15 * k)
         p.text(x, y0 + bh + 1.3 * k, format_length(i * segment_m, unit), 7 * k, ha="center")
-    p.text(x0 + length + 1.5 * k, y0 + bh / 2, unit_zh, 7 * k, va="center")
+    p.text(x0 + length + gap, y0 + bh / 2, unit_zh, 7 * k, va="center")
     return {"x0_mm": x0, "y0_mm": y0, "length_mm": length, "segment_m": segment_m,
             "segments": n}
 
