@@ -518,3 +518,32 @@ def test_undo_of_an_adjustment_is_refused_once_the_parcel_changed_again(
     rows = decided_rows(win.project.folder)
     assert rows[rows["conflict_id"] == item_id].iloc[-1]["status"] == "已修改"
     qtbot.waitUntil(lambda: not win.loading, timeout=20000)
+
+
+def test_a_failing_conflict_gate_leads_to_the_open_conflicts(win: MainWindow, qtbot) -> None:
+    """Past 已评价 (forced here: the sample has no assessment run), the gate "no open
+    conflicts" fails; double-clicking it lists exactly the open non-sliver 冲突 pieces."""
+    from multiplan.core import workflow
+
+    workflow.advance(win.project, "已评价", actor=REVIEWER, force_note="测试：双评价另行完成")
+    dlg = win.review.show_workflow()
+    qtbot.addWidget(dlg)
+    qtbot.waitUntil(lambda: dlg.status is not None and "公示中" in dlg.advance_button.text(),
+                    timeout=20000)
+    rows = dlg.gate_rows()
+    names = [r[0] for r in rows]
+    assert "无未决冲突图斑" in names and "质检阻断项通过" in names
+    with contextlib.closing(sqlite3.connect(win.project.gpkg)) as conn:
+        open_ids = {r[0] for r in conn.execute(
+            "SELECT conflict_id FROM mp_conflicts WHERE severity = '冲突' AND sliver = 0 "
+            "AND conflict_id NOT IN (SELECT d.conflict_id FROM mp_decisions d WHERE d.fid = "
+            "(SELECT max(fid) FROM mp_decisions e WHERE e.conflict_id = d.conflict_id) "
+            "AND d.status != '待定')")}
+    assert open_ids
+    row = names.index("无未决冲突图斑")
+    assert rows[row][1] == "✘" and f"{len(open_ids)} 条" in rows[row][2]
+    dlg.gates.cellDoubleClicked.emit(row, 0)
+    panel = win.review.panel
+    assert set(panel.model.item_ids()) == open_ids
+    assert panel.current_item_id() in open_ids
+    dlg.close()

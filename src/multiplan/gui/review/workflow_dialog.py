@@ -144,6 +144,8 @@ class WorkflowDialog(QDialog):
         self.gates.setColumnWidth(0, 170)
         self.gates.setColumnWidth(1, 48)
         self.gates.horizontalHeader().setStretchLastSection(True)
+        self.gates.setToolTip(self.tr("双击“无未决冲突图斑”或“质检阻断项通过”，在审查列表中列出相关图斑"))
+        self.gates.cellDoubleClicked.connect(lambda row, _col: self.show_items_of(row))
         self.busy = QLabel("")
         self.advance_button = QPushButton(self.tr("推进到下一阶段"))
         self.advance_button.clicked.connect(self.advance)
@@ -260,6 +262,27 @@ class WorkflowDialog(QDialog):
         if not anchor:
             return ""
         return self.tr("下一阶段的依据：{0}").format(anchor[1] if self.lang == "en" else anchor[0])
+
+    def show_items_of(self, row: int) -> bool:
+        """Show what keeps the gate in ``row`` from holding in the review list."""
+        item = self.gates.item(row, 0)
+        key = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+        filters = {"no_open_conflicts": {"severity": "冲突", "status": "undecided",
+                                         "slivers": False},
+                   "qa_clean": {"severity": "错误"}}.get(key)
+        ctl = getattr(self.window, "review", None)
+        if filters is None or ctl is None:
+            return False
+        ctl.show_panel(True)
+        panel = ctl.panel
+        try:
+            panel.set_filters(kind=None, type=None, pair=None, township=None, min_area_ha=0.0,
+                              slivers=True, severity=None, status=None)
+            panel.set_filters(**filters)
+        except ValueError:  # nothing of that kind in the list (yet)
+            return False
+        panel.go_undecided(1)
+        return True
 
     # ------------------------------------------------------------------ committee
     def _show_committee(self) -> None:

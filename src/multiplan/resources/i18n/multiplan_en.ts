@@ -1446,6 +1446,10 @@ Run Analysis → Conflict detection first, or click the button below.</translati
         <translation>Reason</translation>
     </message>
     <message>
+        <source>双击“无未决冲突图斑”或“质检阻断项通过”，在审查列表中列出相关图斑</source>
+        <translation>Double-click &quot;no open conflicts&quot; or &quot;QA blocking checks clean&quot; to list the pieces concerned in the review list</translation>
+    </message>
+    <message>
         <source>推进到下一阶段</source>
         <translation>Advance to the next stage</translation>
     </message>
