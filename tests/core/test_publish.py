@@ -294,14 +294,17 @@ def test_statistics_workbook_has_every_table_with_method_and_versions(exported) 
     wb = openpyxl.load_workbook(out / "tables" / "统计表.xlsx")
     assert wb.sheetnames == ["用地用海结构", "三区三线面积", "三生空间", "差异图斑汇总", "双评价结果",
                              "承载规模"]
+    want = {"用地用海结构": ["ydyh2023/1.0"], "三区三线面积": [],
+            "三生空间": ["sansheng-default/1.0", "ydyh2023/1.0"],
+            "差异图斑汇总": ["conflict_rules/1.0"], "双评价结果": ["assessment_2019/1.0"],
+            "承载规模": ["assessment_2019/1.0"]}
     for name in wb.sheetnames:
         notes, _header, _ = _sheet_table(wb[name])
         assert notes.get("面积算法 area method")
-        assert "ydyh2023/1.0" in notes["版本 versions"]
-        assert "conflict_rules/1.0" in notes["版本 versions"]
+        got = notes["版本 versions"].split("; ")
+        assert got[:len(want[name])] == want[name] and got[-1].startswith("multiplan ")
+        assert len(got) == len(set(got))  # each version once
     assert "EPSG:4549" in _sheet_table(wb["用地用海结构"])[0]["面积算法 area method"]
-    assert "sansheng-default" in _sheet_table(wb["三生空间"])[0]["版本 versions"]
-    assert "assessment_2019/1.0" in _sheet_table(wb["双评价结果"])[0]["版本 versions"]
     csvs = sorted(p.name for p in (out / "tables").glob("*.csv"))
     assert len(csvs) == 6
     for p in (out / "tables").glob("*.csv"):
@@ -309,7 +312,17 @@ def test_statistics_workbook_has_every_table_with_method_and_versions(exported) 
         assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM for Excel
         rows = list(csv.DictReader(raw.decode("utf-8-sig").splitlines()))
         for r in rows:
-            assert r["面积算法 area method"] and "ydyh2023/1.0" in r["版本 versions"]
+            assert r["面积算法 area method"] and "multiplan " in r["版本 versions"]
+
+
+def test_statistics_name_the_crosswalk_of_a_legacy_plan(tmp_path, repo_root) -> None:
+    """The sample's plan is a GB/T 21010-2017 土地利用规划: its crosswalk version is stated."""
+    from multiplan.core.publish.stats import build_tables
+
+    shutil.copytree(repo_root / "sample_data" / "changxing", tmp_path / "cx")
+    t = build_tables(Project.open(tmp_path / "cx"))[0]
+    assert t.key == "landuse_structure"
+    assert t.versions == ["ydyh2023/1.0", "xwalk_gbt21010_2017_to_ydyh2023/1.0"]
 
 
 def test_landuse_structure_matches_geopandas_areas(exported) -> None:

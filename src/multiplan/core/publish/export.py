@@ -204,8 +204,9 @@ def _write(project: Project, tmp: Path, plan: ExportPlan, chosen: list[str],
     task.progress(0.63, "统计表 / statistics")
     vers = versions(project)
     tables = build_tables(project, area_method=area_method, task=task.sub(0.63, 0.75))
-    write_tables(tables, tmp / TABLES, common_versions=[
-        vers["classification.ydyh2023"], vers["conflict_rules"]])
+    from multiplan import __version__
+
+    write_tables(tables, tmp / TABLES, common_versions=[f"multiplan {__version__}"])
     task.progress(0.76, "数据包 / data package")
     (tmp / DATA).mkdir()
     layers, pkg_notes = write_package(project, tmp / DATA / PACKAGE_NAME, public=plan.public,
@@ -213,7 +214,6 @@ def _write(project: Project, tmp: Path, plan: ExportPlan, chosen: list[str],
                                       task=task.sub(0.76, 0.92))
     notes.extend(pkg_notes)
     task.progress(0.93, "清单 / manifest")
-    from multiplan import __version__
 
     hash_method, inputs, combined = mf.input_hashes(project)
     body = {

@@ -109,6 +109,23 @@ def versions(project: Project) -> dict[str, str]:
 
 # --------------------------------------------------------------------------- tables
 
+def _class_versions(ctx: Any, names: list[str | None]) -> list[str]:
+    """The 2023 table and, for a layer imported from a legacy scheme, its crosswalk."""
+    from ..classification import load_crosswalk, load_scheme
+
+    out = [load_scheme("ydyh2023").version_id]
+    for n in names:
+        if n is None:
+            continue
+        scheme = ctx.record(n).scheme
+        if scheme and scheme.lower() != "ydyh2023":
+            try:
+                out.append(load_crosswalk(scheme).version_id)
+            except Exception:  # noqa: BLE001 — an unknown scheme is named as it is
+                out.append(f"{scheme} (no crosswalk)")
+    return list(dict.fromkeys(out))
+
+
 def _level1(ctx: Any, name: str | None, method: str) -> pd.DataFrame:
     from ..classification import STATUS_PENDING
 
@@ -153,7 +170,8 @@ def landuse_structure(ctx: Any, method: str) -> StatTable:
              ("类别取统一的 2023 用地用海代码前两位；“待定”为映射未决的图斑 / level-1 class of the "
              "unified 2023 code; 待定 = crosswalk pending")]
     return StatTable("landuse_structure", "用地用海结构", pd.DataFrame(rows),
-                     area_method_text(ctx.project, method), [], notes)
+                     area_method_text(ctx.project, method),
+                     _class_versions(ctx, [cur_name, plan_name]), notes)
 
 
 def control_lines(ctx: Any, method: str) -> StatTable:
@@ -198,8 +216,8 @@ def sansheng_shares(ctx: Any) -> StatTable:
     df["面积（公顷）"] = df["面积（公顷）"].round(4)
     df["占比（%）"] = df["占比（%）"].round(4)
     return StatTable("sansheng", "三生空间", df.reset_index(drop=True),
-                     area_method_text(ctx.project, "planar"), [res.version],
-                     [f"图层 layer: {name}"])
+                     area_method_text(ctx.project, "planar"),
+                     [res.version, *_class_versions(ctx, [name])], [f"图层 layer: {name}"])
 
 
 def _review_decided(project: Project) -> set[str]:
@@ -342,7 +360,7 @@ def write_tables(tables: list[StatTable], out_dir: str | Path, *, common_version
     wb = openpyxl.Workbook()
     wb.remove(wb.active)
     for i, t in enumerate(tables, start=1):
-        vers = "; ".join([*t.versions, *common_versions])
+        vers = "; ".join(dict.fromkeys([*t.versions, *common_versions]))
         ws = wb.create_sheet(t.title[:31])
         ws.append([t.title])
         ws["A1"].font = Font(bold=True)
