@@ -231,9 +231,10 @@ def legend_layout(groups: list[tuple[str, list[LegendItem]]], box: Box, k: float
         col_w = (8.0 * k + longest * k + 3.0 * k) * f
         if cols * col_w <= box.w + 1e-6:
             return f, cols, rows
-    f = 0.5
+    f = 0.5  # does not fit even at half size: as many columns as there is room for
     rows = max(1, int((box.h - 7.0 * k) // (4.6 * k * f)))
-    return f, max(1, math.ceil(entries / rows)), rows
+    col_w = (8.0 * k + longest * k + 3.0 * k) * f
+    return f, max(1, min(math.ceil(entries / rows), int(box.w // col_w))), rows
 
 
 def _swatch(p: Painter, box: Box, st: Style) -> None:
@@ -276,7 +277,16 @@ def draw_legend(p: Painter, box: Box, groups: list[tuple[str, list[LegendItem]]]
         flat.extend(items)
     while flat and flat[-1] is None:
         flat.pop()
+    dropped = 0
+    if len(flat) > cols * rows:  # still too many: the last slot says how many are left out
+        keep = cols * rows - 1
+        dropped = sum(1 for it in flat[keep:] if it is not None)
+        flat = flat[:keep]
     top = box.y1 - 8.0 * k
+    if dropped:
+        c, r = divmod(len(flat), rows)
+        p.text(box.x + c * col_w + 1.0 * k, top - (r + 0.5) * row,
+               f"……另有 {dropped} 项未列出（见统计表）", size, va="center")
     for i, it in enumerate(flat):
         c, r = divmod(i, rows)
         if it is None:
