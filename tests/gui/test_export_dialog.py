@@ -130,6 +130,20 @@ def test_publish_menu_opens_the_dialog(qtbot, sample_copy_module) -> None:
     assert "公开发布导出" in act.text()
 
 
+def test_the_action_opens_the_dialog_on_the_open_project(open_window, sample_copy_module,
+                                                        qtbot) -> None:
+    win = open_window(sample_copy_module)
+    act = win.publish_export_action
+    assert act.isEnabled()
+    act.trigger()
+    dlg = win.export_dialog
+    qtbot.waitUntil(dlg.isVisible)
+    assert dlg.project.folder == win.project.folder and dlg.tasks is win.tasks
+    assert dlg.chosen_sheets() == ["landuse", "controls", "sansheng"]
+    win.tasks.cancel_all(wait=5.0)
+    dlg.close()
+
+
 def test_english_dialog(qtbot, qapp, sample_copy_module) -> None:
     from multiplan.gui import i18n
 
