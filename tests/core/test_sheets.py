@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 
 import numpy as np
 import pytest
@@ -142,3 +143,29 @@ def test_strip_png_equals_matplotlib_png(tmp_path) -> None:
     assert same < 0.02
     assert same < 0.4 * shifted
     assert np.abs(got - ref).mean() < 2.0
+
+
+def test_legend_stays_in_its_box_and_counts_what_it_leaves_out() -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.font_manager import FontProperties
+
+    from multiplan.core.sheets import elements as el
+    from multiplan.core.sheets.layout import Box
+    from multiplan.core.sheets.themes import LegendItem, Style
+
+    fig = Figure(figsize=(297 / 25.4, 210 / 25.4))
+    FigureCanvasAgg(fig)
+    p = el.Painter(fig, 297, 210, FontProperties(family=["DejaVu Sans"]), 0.707)
+    items = [LegendItem(f"{i:04d}", f"class {i}", Style(face=(i % 255, 100, 150)))
+             for i in range(400)]
+    box = Box(10, 10, 60, 100)
+    el.draw_legend(p, box, [("", items)])
+    shown = [t for t in fig.texts if t.get_text()[:4].isdigit()]
+    note = [t for t in fig.texts if "另有" in t.get_text()]
+    assert len(note) == 1
+    left = int(re.search(r"另有 (\d+) 项", note[0].get_text()).group(1))
+    assert len(shown) + left == 400
+    for t in [*shown, *note]:
+        x, y = t.get_position()  # mm (the painter's transform)
+        assert box.x <= x <= box.x1 and box.y <= y <= box.y1
