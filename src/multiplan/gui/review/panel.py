@@ -211,7 +211,7 @@ class ReviewPanel(QWidget):
 
     def _fill_choices(self, data: ReviewData) -> None:
         en = self.lang == "en"
-        ch = choices(data.items)
+        ch = data.choices if data.choices is not None else choices(data.items)
 
         def refill(combo: QComboBox, entries: list[tuple[str, Any]]) -> None:
             keep = combo.currentData()
