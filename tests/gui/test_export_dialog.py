@@ -77,6 +77,10 @@ def test_public_gate_is_shown_and_refused_before_start(dialog, dialogs, tmp_path
     assert dialogs and dialogs[-1][0] == "warning" and "编制中" in dialogs[-1][2]
     assert dialog.handle is None and not (tmp_path / "pub").exists()
     assert dialog.generalise.isEnabled() and dialog.review_no.isEnabled()
+    assert "图形概化 50 米" in text and "domain.md §7.2" in text  # says where 50 m comes from
+    dialog.generalise.setValue(30.0)
+    assert "图形概化 30 米，依据：本次导出指定" in dialog.gate_text()[1]
+    assert dialog.options()["generalise_m"] == 30.0
     dialog.internal.setChecked(True)
     assert dialog.gate_text()[0] and not dialog.generalise.isEnabled()
 
@@ -159,6 +163,7 @@ def test_english_dialog(qtbot, qapp, sample_copy_module) -> None:
         dlg.public.setChecked(True)
         ok, text = dlg.gate_text()
         assert not ok and "not published" in text and "map review number" in text
+        assert "generalised by 50 m" in text and "from memory" in text
         dlg.tasks.cancel_all(wait=5.0)
     finally:
         i18n.install(qapp, "zh")

@@ -143,6 +143,13 @@ class ExportDialog(QDialog):
         self.generalise.setSuffix(" m")
         default_gen = project.setting(GENERALISE_SETTING)
         self.generalise.setValue(float(50.0 if default_gen is None else default_gen))
+        self._gen_touched = False  # untouched: the core's default and its stated basis
+
+        def touched(_: float) -> None:
+            self._gen_touched = True
+            self.update_gates()
+
+        self.generalise.valueChanged.connect(touched)
         self.paper = QComboBox()
         self.paper.addItems(list(PAPERS))
         self.paper.setCurrentText("A3")
@@ -254,7 +261,8 @@ class ExportDialog(QDialog):
         public = self.public.isChecked()
         return {"sheets": self.chosen_sheets(), "formats": self.formats(), "public": public,
                 "review_no": self.review_no.text().strip() or None,
-                "generalise_m": self.generalise.value() if public else None,
+                "generalise_m": (self.generalise.value() if public and self._gen_touched
+                                 else None),
                 "paper": self.paper.currentText(),
                 "orientation": self.orientation.currentData(), "dpi": self.dpi.value(),
                 "overwrite": self.overwrite.isChecked()}
@@ -288,6 +296,10 @@ class ExportDialog(QDialog):
             lines.append(f"{mark} {g.zh if zh else g.en}")
         if plan.watermark:
             lines.append(self.tr("每幅图加水印：") + plan.watermark)
+        if plan.generalise_m:
+            src = (plan.generalise_source or "").split(" / ", 1)
+            lines.append(self.tr("图形概化 {0} 米，依据：{1}").format(
+                f"{plan.generalise_m:g}", src[0] if zh or len(src) == 1 else src[1]))
         if not self.formats() and o["sheets"]:
             lines.append("✗ " + self.tr("请至少选择一种图的格式"))
             return False, "\n".join(lines)

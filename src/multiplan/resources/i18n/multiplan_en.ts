@@ -320,6 +320,10 @@
         <translation>Watermark on every sheet: </translation>
     </message>
     <message>
+        <source>图形概化 {0} 米，依据：{1}</source>
+        <translation>Geometry generalised by {0} m; basis: {1}</translation>
+    </message>
+    <message>
         <source>请至少选择一种图的格式</source>
         <translation>Choose at least one sheet format</translation>
     </message>
