@@ -597,6 +597,28 @@ def _copy(prj: Project, dst: Path) -> Project:
     return Project.open(dst)
 
 
+def test_cancel_leaves_no_file(tiny: Project, tmp_path: Path,
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from multiplan.core.sheets import composer
+    from multiplan.core.tasks import Cancelled, CancelToken, Task
+
+    monkeypatch.setattr(composer, "STRIP_PIXELS", 200_000)  # about ten bands
+
+    token = CancelToken()
+    seen: list[float] = []
+
+    def progress(f: float, msg: str) -> None:
+        seen.append(f)
+        if f > 0.6:  # while the PNG is being written
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        render_sheet(tiny, "landuse", paper="A4", dpi=150, formats=("png",),
+                     out_dir=tmp_path, task=Task(progress, token))
+    assert seen and max(seen) < 1.0
+    assert list(tmp_path.iterdir()) == []
+
+
 # --------------------------------------------------------------------------- golden image
 
 def test_golden_image_of_a_small_sheet(tiny: Project, tmp_path: Path) -> None:

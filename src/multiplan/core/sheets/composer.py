@@ -603,7 +603,6 @@ def render_sheet(project: Project | str | Path, key: str, *, paper: str = "A3",
             finally:
                 tmp.unlink(missing_ok=True)
             result.paths[fmt] = path
-    task.progress(1.0, "完成 / done")
     return result
 
 
@@ -621,7 +620,7 @@ def _pdf_metadata(result: SheetResult) -> dict[str, str]:
 
 
 def write_png_strips(fig: Any, path: str | Path, dpi: int, *, task: Task | None = None,
-                     strip_pixels: int = STRIP_PIXELS) -> tuple[int, int]:
+                     strip_pixels: int | None = None) -> tuple[int, int]:
     """Render ``fig`` to an RGB PNG strip by strip (each strip is ``savefig`` of a band of
     the figure, so Agg never holds more than one band) and stream it into the file.
     Returns (width, height) in pixels."""
@@ -631,7 +630,7 @@ def write_png_strips(fig: Any, path: str | Path, dpi: int, *, task: Task | None 
     w_in, h_in = fig.get_figwidth(), fig.get_figheight()
     width = round(w_in * dpi)
     height = round(h_in * dpi)
-    rows_per = max(1, min(height, strip_pixels // max(width, 1)))
+    rows_per = max(1, min(height, (strip_pixels or STRIP_PIXELS) // max(width, 1)))
     with open(path, "wb") as fh:
         png = _PngStream(fh, width, height, dpi)
         # whole-pixel bands: row r of the image is figure pixel row height - 1 - r, so each
