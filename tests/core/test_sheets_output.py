@@ -506,6 +506,18 @@ def test_tiny_legends_and_availability(tiny: Project, tmp_path: Path) -> None:
             render_sheet(tiny, "landuse", out_dir=tmp_path, **bad)
 
 
+def test_sheet_follows_a_change_of_the_project(tiny: Project, tmp_path: Path) -> None:
+    """Layers are cached per state of plan.gpkg: a write shows on the next sheet."""
+    prj = _copy(tiny, tmp_path / "p")
+    first = compose_sheet(prj, "landuse", paper="A4")._multiplan_result
+    again = compose_sheet(prj, "landuse", paper="A3")._multiplan_result
+    assert [c for c, _ in first.legend] == [c for c, _ in again.legend] == [
+        "0101", "0301", "0701", "1701"]
+    prj.set_settings(plan_layer="永久基本农田")  # imported without a scheme: no 2023 codes
+    after = compose_sheet(prj, "landuse", paper="A4")._multiplan_result
+    assert after.legend == [("无", "未分类")]
+
+
 def test_assessment_sheet_legend_is_the_raster_classes_in_frame(tiny: Project,
                                                                 tmp_path: Path) -> None:
     import rasterio

@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import re
 import struct
+import threading
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -170,7 +171,29 @@ def _theme(project: Project, spec: SheetSpec) -> tuple[list[DrawLayer | RasterLa
     return th.assessment_theme(project, spec.result or "")
 
 
+_DATA_CACHE: dict[tuple[str, int, int, str], SheetData] = {}
+_DATA_LOCK = threading.Lock()
+
+
 def load_sheet_data(project: Project, key: str) -> SheetData:
+    """The sheet's layers, read once per state of the project file: a preview that changes
+    only paper, orientation or scale does not read the layers again (the two most recent
+    are kept; any write to plan.gpkg changes its size or time and so the key)."""
+    st = project.gpkg.stat()
+    ck = (str(project.gpkg.resolve()), st.st_mtime_ns, st.st_size, key)
+    with _DATA_LOCK:
+        hit = _DATA_CACHE.get(ck)
+    if hit is not None:
+        return hit
+    data = _load_sheet_data(project, key)
+    with _DATA_LOCK:
+        while len(_DATA_CACHE) >= 2:
+            _DATA_CACHE.pop(next(iter(_DATA_CACHE)))
+        _DATA_CACHE[ck] = data
+    return data
+
+
+def _load_sheet_data(project: Project, key: str) -> SheetData:
     if key not in SHEETS:
         raise SheetError("sheet.unknown", f"没有名为 {key} 的标准图（可选：{'、'.join(SHEETS)}）",
                          f"no standard sheet named {key} (one of {', '.join(SHEETS)})")
