@@ -78,6 +78,7 @@ def test_public_gate_is_shown_and_refused_before_start(dialog, dialogs, tmp_path
     assert dialog.handle is None and not (tmp_path / "pub").exists()
     assert dialog.generalise.isEnabled() and dialog.review_no.isEnabled()
     assert "图形概化 50 米" in text and "domain.md §7.2" in text  # says where 50 m comes from
+    assert "from memory" not in text  # the Chinese half only
     dialog.generalise.setValue(30.0)
     assert "图形概化 30 米，依据：本次导出指定" in dialog.gate_text()[1]
     assert dialog.options()["generalise_m"] == 30.0

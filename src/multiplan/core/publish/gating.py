@@ -27,7 +27,7 @@ __all__ = ["DEFAULT_GENERALISE_M", "ExportPlan", "ExportRefused", "GateCheck", "
 
 DEFAULT_GENERALISE_M = 50.0
 GENERALISE_SOURCE = ("domain.md §7.2：2010 年公开地图内容表示规定“位置精度不低于 50 米”（[L] 凭记忆，"
-                     "2023 年《公开地图内容表示规范》的限值未核实）/ the 2010 public-map rule "
+                     "2023 年《公开地图内容表示规范》的限值未核实） / the 2010 public-map rule "
                      "'positional accuracy no finer than 50 m' (confidence [L], from memory; the "
                      "2023 limits were not verified)")
 REVIEW_SETTING = "export_review_no"
