@@ -50,6 +50,7 @@ def test_only_available_sheets_are_enabled(dialog) -> None:
         assert not items[key].flags() & Qt.ItemFlag.ItemIsEnabled
         assert items[key].toolTip()  # says what is missing
     assert dialog.chosen_sheets() == ["landuse", "controls", "sansheng"]
+    assert dialog.options()["orientation"] is None  # the composer picks (county larger)
 
 
 def test_preview_of_the_current_sheet(dialog, qtbot) -> None:

@@ -154,6 +154,7 @@ class ExportDialog(QDialog):
         self.paper.addItems(list(PAPERS))
         self.paper.setCurrentText("A3")
         self.orientation = QComboBox()
+        self.orientation.addItem(self.tr("自动（县域显示更大者）"), None)
         self.orientation.addItem(self.tr("横向"), "landscape")
         self.orientation.addItem(self.tr("纵向"), "portrait")
         self.dpi = QSpinBox()

@@ -232,6 +232,10 @@
         <translation>e.g. 浙S(2025)12号</translation>
     </message>
     <message>
+        <source>自动（县域显示更大者）</source>
+        <translation>Automatic (whichever shows the county larger)</translation>
+    </message>
+    <message>
         <source>横向</source>
         <translation>Landscape</translation>
     </message>
