@@ -19,6 +19,7 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
+import shiboken6
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
@@ -460,7 +461,9 @@ def test_gui_command_opens_review_mode(project_dir: Path, qtbot, monkeypatch) ->
 
     def fake_exec(self) -> int:
         for w in QApplication.topLevelWidgets():
-            if isinstance(w, MainWindow) and w.isVisible() and w not in before:
+            if not shiboken6.isValid(w) or w in before:
+                continue
+            if isinstance(w, MainWindow) and w.isVisible():
                 qtbot.addWidget(w)
                 qtbot.waitUntil(lambda w=w: not w.loading, timeout=30000)
                 seen.append((w.project.mode, w.project.user, w.review.banner.isVisible()))
@@ -547,3 +550,22 @@ def test_a_failing_conflict_gate_leads_to_the_open_conflicts(win: MainWindow, qt
     assert set(panel.model.item_ids()) == open_ids
     assert panel.current_item_id() in open_ids
     dlg.close()
+
+
+def test_an_unlisted_user_in_review_mode_may_look_but_not_decide(open_window,
+                                                                 project_dir: Path,
+                                                                 qtbot) -> None:
+    win = open_window(None)
+    assert win.open_project(project_dir, mode="review", user="王五")
+    wait(win, qtbot)
+    assert "王五" in win.review.banner_label.text()
+    assert "不在评议人名单中" in win.review.banner_label.text()
+    panel = win.review.panel
+    assert panel.select_item(panel.model.item_ids()[0])
+    assert not panel.form.save_button.isEnabled()
+    assert "不在评议人名单中" in panel.form.reviewer.text()
+    before = len(decided_rows(project_dir))
+    # and the core refuses it too, should the form be bypassed
+    assert win.review.save_decision(panel.form.item_id, "认可例外", "") is None
+    assert "王五" in (win.last_error or "")
+    assert len(decided_rows(project_dir)) == before

@@ -236,6 +236,11 @@ class ReviewController(QObject):
         QTimer.singleShot(0, self.apply_mode)
         if self.review_mode:
             self.show_panel(True)
+        warnings = getattr(self.project, "warnings", None) or []
+        if warnings:  # e.g. a review-mode user on neither list: may look, not decide
+            w = warnings[-1]
+            self.window.statusBar().showMessage(w.text(self.lang) if hasattr(w, "text")
+                                                else str(w), 15000)
         self.reload()
 
     def apply_mode(self) -> None:
@@ -267,16 +272,19 @@ class ReviewController(QObject):
         self.review_mode_action.setEnabled(self.project is not None and not review)
         self.leave_review_action.setEnabled(review)
         user = self.user() or ""
-        if review:
-            self.banner_label.setText(self.tr("评审模式（只读）— 评议人：{0}").format(user))
-            self.mode_label.setText(self.tr("评审模式（只读）"))
-        self.banner.setVisible(review)
-        self.mode_label.setVisible(review)
         can = True
         if self.project is not None:
             fn = getattr(self.project, "can_decide", None)
             with contextlib.suppress(Exception):
                 can = bool(fn()) if callable(fn) else True
+        if review:
+            text = self.tr("评审模式（只读）— 评议人：{0}").format(user)
+            if not can:
+                text += self.tr("（不在评议人名单中：只能查看，不能记录决定）")
+            self.banner_label.setText(text)
+            self.mode_label.setText(self.tr("评审模式（只读）"))
+        self.banner.setVisible(review)
+        self.mode_label.setVisible(review)
         self.panel.form.set_reviewer(user or None, can_decide=can, can_edit=not review)
 
     def enter_review_mode(self, user: str | None = None) -> bool:

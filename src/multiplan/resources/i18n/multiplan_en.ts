@@ -1202,6 +1202,10 @@
         <translation>Review mode (read-only) — reviewer: {0}</translation>
     </message>
     <message>
+        <source>（不在评议人名单中：只能查看，不能记录决定）</source>
+        <translation> (not on the reviewer list: may look, cannot record decisions)</translation>
+    </message>
+    <message>
         <source>评审模式（只读）</source>
         <translation>Review mode (read-only)</translation>
     </message>
