@@ -347,8 +347,8 @@ def _prepare(project: Project, key: str, paper: str, orientation: str | None, sc
         draw.append(sub)
         present = np.unique(sub.cls)
         items = [sub.items[i] for i in present]
-        if lay.thematic:
-            legend.extend(items)
+        if lay.thematic:  # two layers of one role (e.g. two red-line layers): one entry
+            legend.extend(it for it in items if all(it.code != o.code for o in legend))
         else:
             for it in items:
                 if it.code not in seen_ref:
