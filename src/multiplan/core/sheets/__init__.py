@@ -7,6 +7,20 @@ sheets.
 See :mod:`.composer` (true scale, strip-rendered PNG, fonts), :mod:`.layout` (paper sizes,
 the scale-fitting and scale-bar rules), :mod:`.themes` (what each sheet shows, colours) and
 :mod:`.elements` (legend, north arrow, scale bar, title block, inset, watermark).
+
+Project settings the sheets read (all optional): ``plan_period`` ("2021—2035年"),
+``plan_title`` (replaces the whole first title line), ``plan_organisation`` (编制单位),
+``plan_date`` (编制日期, default this month), ``data_source_note`` (数据来源, default: the
+layers drawn), ``sheet_inset_layer`` (polygons drawn round the county in the locator
+inset, e.g. the city's districts), and the ones the maps depend on (``plan_layer``,
+``sansheng_overrides``).
+
+:class:`SheetResult`: ``title`` is the plan title (the first title line, e.g.
+长兴县国土空间总体规划（2021—2035年）), ``sheet_name`` the sheet's own name, ``legend`` the
+thematic classes present in the frame as (code, name), ``reference_legend`` the base-map
+entries, ``extent`` the frame's ground extent in the project CRS, ``scale`` N of 1:N.
+Gating (published state, 审图号 required, watermark for drafts) is the caller's job
+(:mod:`multiplan.core.publish`); the composer only prints what it is given.
 """
 
 from .composer import (
