@@ -196,9 +196,8 @@ class ReviewController(QObject):
             "QLabel { background: #b71c1c; color: white; font-weight: bold; padding: 3px 10px; }")
         self.banner.addWidget(self.banner_label)
         self.banner.addAction(self.leave_review_action)
-        w.addToolBarBreak()
-        w.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.banner)
         self.banner.hide()
+        self._banner_placed = False  # placed on first use: the edit-mode layout stays as it was
         self.mode_label = QLabel("")
         self.mode_label.setStyleSheet("QLabel { color: #b71c1c; font-weight: bold; }")
         w.statusBar().addPermanentWidget(self.mode_label)
@@ -283,6 +282,10 @@ class ReviewController(QObject):
                 text += self.tr("（不在评议人名单中：只能查看，不能记录决定）")
             self.banner_label.setText(text)
             self.mode_label.setText(self.tr("评审模式（只读）"))
+        if review and not self._banner_placed:
+            self._banner_placed = True
+            w.addToolBarBreak()
+            w.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.banner)
         self.banner.setVisible(review)
         self.mode_label.setVisible(review)
         self.panel.form.set_reviewer(user or None, can_decide=can, can_edit=not review)
