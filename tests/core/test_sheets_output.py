@@ -328,6 +328,13 @@ def test_pdf_embeds_an_sc_cjk_font_and_the_title_round_trips(landuse_a3) -> None
         assert must in text.replace("图 例", "图  例"), must
     assert scale_from_text(text) == landuse_a3.scale
     assert "浙S(2026)001号" not in text and "征求意见稿" not in text
+    # internal sheets carry km coordinates on the frame: eastings every 20 km in the
+    # extent 448.8–518.8 km (the last one with its unit), northings 3400–3440
+    x0, y0, x1, y1 = landuse_a3.extent
+    assert (x0, x1) == (pytest.approx(448_837, abs=1), pytest.approx(518_849, abs=1))
+    assert (y0, y1) == (pytest.approx(3_397_962, abs=1), pytest.approx(3_453_024, abs=1))
+    for label in ("460", "480", "500 km", "3400", "3420", "3440"):
+        assert label in lines, label
 
 
 # --------------------------------------------------------------------------- true scale
@@ -592,6 +599,7 @@ def test_public_sheet_prints_review_number_watermark_and_generalises(tiny: Proje
                           out_dir=tmp_path / "p")
     tp = pdftotext(public.paths["pdf"])
     assert "浙S(2026)001号" in tp
+    assert " km" not in tp  # no coordinates on a public sheet
     flat = re.sub(r"\s", "", tp)  # the diagonal watermark comes out one glyph per line
     assert "征求意见稿" in flat or "稿见意求征" in flat
     # the wiggly river (800 vertices) and the parcels along it lose most of their vertices

@@ -402,6 +402,8 @@ def _build_figure(project: Project, prep: _Prepared, *, public: bool, watermark:
                 el.draw_vector(ax, item.kind, item.geoms[sel], it.style,
                                item.zorder + 0.001 * i)
     p.rect(m, lw_mm=lo.map_lw, zorder=21, gid="map_frame")
+    if not public:
+        el.draw_frame_ticks(p, m, prep.extent, prep.scale)
     el.draw_frames(p, lo.outer, lo.inner, lo.outer_lw, lo.inner_lw)
     el.draw_title(p, lo.title, plan_title(project), prep.spec.zh)
     # the panel

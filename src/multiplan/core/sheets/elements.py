@@ -358,3 +358,48 @@ def draw_watermark(p: Painter, box: Box, text: str) -> None:
     p.text(box.x + box.w / 2, box.y + box.h / 2, text, size_pt, ha="center", va="center",
            color=(0.85, 0.1, 0.1), alpha=0.2, rotation=angle, rotation_mode="anchor",
            zorder=30)
+
+
+def tick_interval(ground_width_m: float, target: int = 6) -> float:
+    """A 1/2/5 × 10^n km-grid interval giving about ``target`` ticks across the frame."""
+    raw = ground_width_m / target
+    e = math.floor(math.log10(raw))
+    for m in (1.0, 2.0, 5.0, 10.0):
+        if m * 10.0 ** e >= raw:
+            return m * 10.0 ** e
+    return 10.0 ** (e + 1)
+
+
+def draw_frame_ticks(p: Painter, box: Box, extent: tuple[float, float, float, float],
+                     scale: int) -> None:
+    """Internal sheets: coordinate ticks on the map frame (inward, all four sides) with
+    kilometre labels under the bottom edge (X, easting) and left of the left edge (Y,
+    northing). Public sheets carry no coordinates (domain.md §7.2)."""
+    k = p.k
+    x0, y0, x1, y1 = extent
+    step = tick_interval(x1 - x0)
+    tl = 1.5 * k
+    size = 5.5 * k
+    grey = (0.25, 0.25, 0.25)
+
+    def fmt(v: float) -> str:
+        return f"{v / 1000:.3f}".rstrip("0").rstrip(".")
+
+    xs = np.arange(math.ceil(x0 / step) * step, x1, step)
+    ys = np.arange(math.ceil(y0 / step) * step, y1, step)
+    for i, gx in enumerate(xs):
+        mx = box.x + (gx - x0) / scale * 1000.0
+        if mx - box.x < 3 * k or box.x1 - mx < 3 * k:
+            continue
+        p.line([mx, mx], [box.y, box.y + tl], color=grey, lw_mm=0.15 * k, zorder=21)
+        p.line([mx, mx], [box.y1 - tl, box.y1], color=grey, lw_mm=0.15 * k, zorder=21)
+        label = fmt(gx) + (" km" if i == len(xs) - 1 else "")
+        p.text(mx, box.y - 0.8 * k, label, size, ha="center", va="top", color=grey)
+    for gy in ys:
+        my = box.y + (gy - y0) / scale * 1000.0
+        if my - box.y < 3 * k or box.y1 - my < 3 * k:
+            continue
+        p.line([box.x, box.x + tl], [my, my], color=grey, lw_mm=0.15 * k, zorder=21)
+        p.line([box.x1 - tl, box.x1], [my, my], color=grey, lw_mm=0.15 * k, zorder=21)
+        p.text(box.x - 0.8 * k, my, fmt(gy), size, ha="center", va="bottom", color=grey,
+               rotation=90, rotation_mode="anchor")
