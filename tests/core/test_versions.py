@@ -117,6 +117,17 @@ def test_hash_ignores_physical_order_and_header_but_not_values(tmp_path: Path):
     assert versions.gpkg_blob_wkb(bare) == versions.gpkg_blob_wkb(env) == wkb
 
 
+def test_non_plan_settings_after_publication_keep_the_published_version(project: Project):
+    # the 审图号 is typically entered after publication, and the window saves its map view
+    project.set_settings(export_review_no="浙S(2026)7号", gui_view={"cx": 1.0, "cy": 2.0})
+    assert workflow.current_state(project) == "已公布" and workflow.plan_version(project) == 1
+    chk = verify_snapshot(project, 1)
+    assert chk.ok and chk.live_checked and chk.problems == []
+    # a plan setting still starts a new version
+    project.set_settings(sliver_max_area_m2=500.0)
+    assert workflow.current_state(project) == "编制中" and workflow.plan_version(project) == 2
+
+
 def test_edit_after_publication_starts_version_2_and_snapshot_stays(project: Project):
     west, east = _halves()
     cut = shapely.box(X0 + 2000, Y0 - 100, X0 + 3100, Y0 + 5000)

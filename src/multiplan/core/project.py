@@ -73,7 +73,8 @@ MODES = ("edit", "review")
 ROLES_SETTING = "roles"
 #: Settings whose key starts with one of these are not plan content: writable in review
 #: mode and no plan-write hook (map view, review and workflow bookkeeping).
-NON_PLAN_SETTING_PREFIXES = ("gui_", "review_", "workflow_", "committee_", "public_notice")
+NON_PLAN_SETTING_PREFIXES = ("gui_", "review_", "workflow_", "committee_", "public_notice",
+                             "export_")
 
 #: GeoPackage version written for new projects (1.4 confuses GDAL 3.6 / QGIS 3.22).
 GPKG_VERSION = "1.3"

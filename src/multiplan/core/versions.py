@@ -41,6 +41,7 @@ import pandas as pd
 import shapely
 
 from .errors import MultiplanError
+from .project import NON_PLAN_SETTING_PREFIXES
 
 VERSIONS_DIR = "versions"
 VERSIONS_TABLE = "mp_plan_versions"
@@ -97,8 +98,14 @@ def table_sha256(conn: sqlite3.Connection, table: str) -> tuple[str, int]:
     order = '"fid"' if "fid" in cols else "rowid"
     cur = conn.execute(f'SELECT * FROM "{table}" ORDER BY {order}')
     is_geom = [c in geom for c in cols]
+    # settings that are not plan content (the saved map view, export metadata such as the
+    # 审图号, review and workflow bookkeeping) change after publication by design
+    skip_key = cols.index("key") if table == "mp_settings" and "key" in cols else None
     n = 0
     while rows := cur.fetchmany(4096):
+        if skip_key is not None:
+            rows = [r for r in rows
+                    if not str(r[skip_key]).startswith(NON_PLAN_SETTING_PREFIXES)]
         for row in rows:
             h.update(b"R")
             for v, g in zip(row, is_geom, strict=True):
