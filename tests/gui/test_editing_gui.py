@@ -178,8 +178,11 @@ def test_snapping_marks_the_nearest_vertex(editor, qtbot) -> None:
     assert snap is not None and (snap.kind, snap.x, snap.y) == ("vertex", x, y)
     image = win.canvas.grab().toImage()  # the overlay draws the marker over the map
     c = px(win, x, y)
-    colours = {image.pixelColor(c + QPoint(dx, -6)).name() for dx in range(-4, 5)}
-    assert "#c800c8" in colours
+    colours = [image.pixelColor(c + QPoint(dx, -6)) for dx in range(-4, 5)]
+    # the marker's magenta (200, 0, 200); antialiasing over whatever the map has drawn
+    # beneath by then may shift a channel by a few units
+    assert any(abs(q.red() - 200) <= 8 and q.green() <= 8 and abs(q.blue() - 200) <= 8
+               for q in colours), [q.name() for q in colours]
     # clicking there puts the polygon's vertex exactly on the neighbour's vertex
     qtbot.mouseClick(win.canvas, Qt.MouseButton.LeftButton, pos=px(win, x, y) + QPoint(3, -2))
     assert ctl.tools.points == [(x, y)]
