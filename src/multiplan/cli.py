@@ -542,7 +542,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "multi-plan integration. Run without a command to open the desktop window.",
         epilog="退出码 / exit codes: 0 成功 ok · 2 用法错误 usage · 3 输入被拒绝 input refused · "
                "4 项目错误 project error · 5 标准表错误 standards error · "
-               "6 阻断性检查未通过 a blocking check failed (check) · 130 已取消 cancelled")
+               "6 阻断性检查或关口未通过 a blocking check or gate failed (check, advance, export, "
+               "decide), 审计链或导出被改动 tampering found (audit verify, verify-export) · "
+               "130 已取消 cancelled")
     p.add_argument("--version", action="version", version=f"multiplan {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
