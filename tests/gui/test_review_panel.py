@@ -569,3 +569,62 @@ def test_an_unlisted_user_in_review_mode_may_look_but_not_decide(open_window,
     assert win.review.save_decision(panel.form.item_id, "认可例外", "") is None
     assert "王五" in (win.last_error or "")
     assert len(decided_rows(project_dir)) == before
+
+
+def test_public_comments_are_imported_pinned_and_shown_with_their_conflict(
+        win: MainWindow, qtbot, tmp_path: Path) -> None:
+    """During 公示中 (reached here by deciding the open conflicts and forcing the 质检 gate),
+    a CSV of comments is imported from the 审查 menu's action; the comments are pinned on the
+    map and the one inside a conflict piece shows with that piece's decision form."""
+    from multiplan.core import review, workflow
+
+    gpkg = win.project.gpkg
+    gdf = pyogrio.read_dataframe(gpkg, layer="mp_conflicts",
+                                 where="severity = '冲突' AND sliver = 0")
+    target = gdf.sort_values("area_ha").iloc[-1]
+    point = target.geometry.representative_point()
+    csv = tmp_path / "意见.csv"
+    csv.write_text("编号,姓名,意见,x,y\n"
+                   f"1,王某,此处应保留农田,{point.x:.3f},{point.y:.3f}\n"
+                   f"2,李某,建议增加绿地,{point.x + 3000:.3f},{point.y + 2000:.3f}\n",
+                   encoding="utf-8")
+    # before 公示中 the core refuses, and the window says why
+    win.last_error = None
+    handle = win.review.import_comments(str(csv))
+    qtbot.waitUntil(lambda: not handle.is_running(), timeout=20000)
+    assert "公示中" in (win.last_error or "")
+    for cid in review.open_conflicts(win.project)["conflict_id"]:
+        review.decide(win.project, cid, "按现状保留", reviewer=REVIEWER)
+    if workflow.current_state(win.project) == "编制中":
+        workflow.advance(win.project, "已评价", actor=REVIEWER, force_note="测试")
+    workflow.advance(win.project, "公示中", actor=REVIEWER, force_note="测试：质检另行复核")
+    handle = win.review.import_comments(str(csv))
+    qtbot.waitUntil(lambda: not handle.is_running(), timeout=20000)
+    assert handle.state == "done", handle.error
+    qtbot.waitUntil(lambda: not win.review.loading and len(win.review.pins.ids) == 2,
+                    timeout=20000)
+    with contextlib.closing(sqlite3.connect(gpkg)) as conn:
+        stored = conn.execute("SELECT comment_id, text, conflict_ids FROM mp_public_comments "
+                              "ORDER BY comment_id").fetchall()
+    assert [r[1] for r in stored] == ["此处应保留农田", "建议增加绿地"]
+    assert target["conflict_id"] in (stored[0][2] or "").split(",")
+    pins = win.review.pins
+    assert pins.isVisible() and sorted(pins.ids) == [stored[0][0], stored[1][0]]
+    # selecting the piece: its comment in the form, its pin marked, drawn where it is
+    panel = win.review.panel
+    panel.set_filters(kind=None, type=None, severity=None, pair=None, township=None,
+                      status=None, min_area_ha=0.0, slivers=True)
+    assert panel.select_item(target["conflict_id"])
+    assert "此处应保留农田" in panel.form.public.text() and "王某" in panel.form.public.text()
+    assert pins.selected == {stored[0][0]}
+    assert stored[0][0] in [pins.ids[i] for i in pins.in_view()]
+    qtbot.waitUntil(lambda: win.canvas.is_current(), timeout=20000)
+    image = win.canvas.grab().toImage()
+    head = win.canvas.world_to_pixel(point.x, point.y).toPoint()
+    head.setY(head.y() - 11)
+    c = image.pixelColor(head)
+    assert (c.red(), c.green(), c.blue()) == (0, 150, 255)  # the selected pin's colour
+    win.review.pins_action.trigger()  # off
+    assert not pins.isVisible()
+    win.review.pins_action.trigger()
+    assert pins.isVisible()

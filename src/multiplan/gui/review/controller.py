@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QDockWidget, QInputDialog, QLabel, QToolBar
 from multiplan.core.errors import MultiplanError
 
 from ..styles import CONFLICTS_LAYER
+from .comments import CommentPins, comments_of
 from .compare import ComparisonView
 from .items import ReviewData, load_items
 from .panel import ReviewPanel
@@ -106,6 +107,7 @@ class ReviewController(QObject):
         self.last_message = ""
         self.workflow_dialog: Any = None
         self._pending_focus: int | None = None
+        self.pins = CommentPins(window.canvas)
         self._build_docks()
         self._build_actions()
         self._build_banner()
@@ -167,10 +169,16 @@ class ReviewController(QObject):
         self.workflow_action = act(self.tr("规划流程状态…"), lambda: self.show_workflow())
         self.export_action = act(self.tr("导出评议决定登记表（XLSX/CSV）…"),
                                  lambda: self.export_decisions())
+        self.import_comments_action = act(self.tr("导入公众意见（CSV）…"),
+                                          lambda: self.import_comments())
+        self.pins_action = act(self.tr("在地图上显示公众意见"),
+                               lambda on: self._show_pins(on), checkable=True)
+        self.pins_action.setChecked(True)
         self.project_actions = [self.panel_action, self.next_action, self.prev_action,
                                 self.compare_action, self.review_mode_action,
                                 self.leave_review_action, self.workflow_action,
-                                self.export_action]
+                                self.export_action, self.import_comments_action,
+                                self.pins_action]
         menu = getattr(w, "review_menu", None)
         if menu is not None:
             first = menu.actions()[0] if menu.actions() else None
@@ -179,6 +187,8 @@ class ReviewController(QObject):
                 menu.insertAction(first, a)
             menu.insertSeparator(first)
             menu.addAction(self.export_action)
+            menu.addSeparator()
+            menu.addActions([self.import_comments_action, self.pins_action])
             menu.addSeparator()
             menu.addActions([self.review_mode_action, self.leave_review_action])
             menu.addSeparator()
@@ -226,6 +236,8 @@ class ReviewController(QObject):
         self.compare.show_hint()
         self._pending_focus = None
         if not has:
+            self.pins.set_comments(None)
+            self._show_pins(self.pins_action.isChecked())
             self.panel.set_data(None)
             self.apply_mode()
             return
@@ -325,6 +337,9 @@ class ReviewController(QObject):
                 return
             self.loading = False
             self.panel.set_data(data)
+            self.pins.set_comments(data.comments)
+            self._show_pins(self.pins_action.isChecked())
+            self._select_comments(self._current_row())
             self.itemsLoaded.emit()
 
         def failed(err: dict[str, Any]) -> None:
@@ -417,6 +432,56 @@ class ReviewController(QObject):
             canvas.clear_highlight()
         if self.compare_dock.isVisible():
             self._compare(row)
+        self._select_comments(row)
+
+    def _select_comments(self, row: int | None) -> None:
+        data = self.panel.data
+        if row is None or row >= len(data.items):
+            self.pins.set_selected([])
+            self.panel.form.set_public_comments([])
+            return
+        hits = comments_of(data.comments, str(data.items.at[row, "item_id"]))
+        self.pins.set_selected([str(v) for v in hits.get("comment_id", [])])
+        self.panel.form.set_public_comments(
+            [(str(r.get("comment_id") or ""), str(r.get("author") or ""),
+              str(r.get("text") or "")) for r in hits.to_dict("records")])
+
+    def _show_pins(self, on: bool) -> None:
+        self.pins_action.setChecked(on)
+        self.pins.setVisible(on and len(self.pins.ids) > 0)
+        if self.pins.isVisible():
+            self.pins.raise_()
+
+    def import_comments(self, path: str | None = None) -> Any:
+        """Import public comments from a CSV file (core ``comments.import_comments``, only
+        during 公示中) in a worker thread; the pins and the list follow."""
+        p = self.project
+        if p is None:
+            return None
+        if path is None:
+            from PySide6.QtWidgets import QFileDialog
+
+            path, _ = QFileDialog.getOpenFileName(self.window, self.tr("导入公众意见"),
+                                                  str(p.folder), "CSV (*.csv *.txt)")
+            if not path:
+                return None
+        from multiplan.core import comments
+
+        actor = self.user()
+
+        def work(task: Any) -> int:
+            task.progress(0.1, "")
+            return len(comments.import_comments(p, path, actor=actor))
+
+        def done(n: int) -> None:
+            self.window.statusBar().showMessage(
+                self.tr("已导入 {0} 条公众意见").format(n), 8000)
+            self.reload()
+
+        return self.window.tasks.run_in_thread(
+            self.tr("导入公众意见"), work, on_done=done,
+            on_error=lambda err: self.window.show_error(
+                self.tr("无法导入公众意见"), err.get(self.lang) or err.get("en", "")))
 
     @staticmethod
     def _highlight_target(item: pd.Series) -> tuple[str | None, int]:

@@ -49,6 +49,9 @@ class DecisionForm(QGroupBox):
         self.comment.setMaximumHeight(52)
         self.reviewer = QLabel("")
         self.when = QLabel("")
+        self.public = QLabel("")
+        self.public.setWordWrap(True)
+        self.public.setStyleSheet("QLabel { color: #8a4b00; }")
         self.save_button = QPushButton(self.tr("保存决定"))
         self.save_button.setToolTip(self.tr("记录决定、评议人与时间（Ctrl+Enter）"))
         self.apply_button = QPushButton(self.tr("按上位规划调整并修改"))
@@ -65,6 +68,7 @@ class DecisionForm(QGroupBox):
         who.addWidget(self.reviewer, 1)
         who.addWidget(self.when)
         form.addRow(self.tr("评议人"), who)
+        form.addRow(self.public)
         buttons = QHBoxLayout()
         buttons.addWidget(self.save_button)
         buttons.addWidget(self.apply_button)
@@ -123,6 +127,21 @@ class DecisionForm(QGroupBox):
         who, when = _text(item.get("reviewer")), _text(item.get("decided_at"))
         self.when.setText(self.tr("上次：{0} {1}").format(who, when) if when else "")
         self._update_buttons()
+
+    def set_public_comments(self, rows: list[tuple[str, str, str]]) -> None:
+        """The public comments (id, author, text) linked to the shown item."""
+        if not rows:
+            self.public.setText("")
+            self.public.hide()
+            return
+        lines = [self.tr("公众意见 {0} 条：").format(len(rows))]
+        for cid, author, text in rows[:3]:
+            who = f"（{author}）" if author else ""
+            lines.append(f"{cid}{who}：{text}")
+        if len(rows) > 3:
+            lines.append("…")
+        self.public.setText("\n".join(lines))
+        self.public.show()
 
     def _update_buttons(self) -> None:
         has = self.item_id is not None

@@ -106,6 +106,8 @@ class ReviewData:
     has_register: bool = False
     #: filter choices, computed with the items (in the loading thread)
     choices: dict[str, list[Any]] | None = None
+    #: the public comments (公众意见), without geometry (x, y in the project CRS)
+    comments: pd.DataFrame | None = None
 
     def __len__(self) -> int:
         return len(self.items)
@@ -176,7 +178,17 @@ def load_items(project: Any, task: Any = None) -> ReviewData:
             col = items[name].to_numpy(dtype=float).copy()
             col[has] = b[:, j]
             items[name] = col
-    return ReviewData(items, geoms, source, has_register, choices(items))
+    return ReviewData(items, geoms, source, has_register, choices(items),
+                      _read_comments(project))
+
+
+def _read_comments(project: Any) -> pd.DataFrame | None:
+    try:
+        from multiplan.core import comments
+    except ImportError:
+        return None
+    frame = comments.read_comments(project)
+    return pd.DataFrame(frame.drop(columns=frame.geometry.name))
 
 
 # --------------------------------------------------------------------------- filters

@@ -208,6 +208,10 @@
         <source>上次：{0} {1}</source>
         <translation>Last: {0} {1}</translation>
     </message>
+    <message>
+        <source>公众意见 {0} 条：</source>
+        <translation>{0} public comment(s):</translation>
+    </message>
 </context>
 <context>
     <name>ExportDialog</name>
@@ -1194,6 +1198,14 @@
         <translation>Export the decision register (XLSX/CSV)…</translation>
     </message>
     <message>
+        <source>导入公众意见（CSV）…</source>
+        <translation>Import public comments (CSV)…</translation>
+    </message>
+    <message>
+        <source>在地图上显示公众意见</source>
+        <translation>Show public comments on the map</translation>
+    </message>
+    <message>
         <source>评审模式</source>
         <translation>Review mode</translation>
     </message>
@@ -1224,6 +1236,18 @@
     <message>
         <source>读取审查清单</source>
         <translation>Reading the review list</translation>
+    </message>
+    <message>
+        <source>导入公众意见</source>
+        <translation>Import public comments</translation>
+    </message>
+    <message>
+        <source>已导入 {0} 条公众意见</source>
+        <translation>Imported {0} public comments</translation>
+    </message>
+    <message>
+        <source>无法导入公众意见</source>
+        <translation>Cannot import the public comments</translation>
     </message>
     <message>
         <source>图斑在按上位规划调整之后又被修改过，不能自动撤销；请用编辑工具手工恢复</source>
