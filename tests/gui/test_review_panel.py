@@ -628,3 +628,18 @@ def test_public_comments_are_imported_pinned_and_shown_with_their_conflict(
     assert not pins.isVisible()
     win.review.pins_action.trigger()
     assert pins.isVisible()
+
+
+def test_comparison_stays_open_behind_another_tab(win: MainWindow, qtbot) -> None:
+    r = win.review
+    r.set_comparison(True)
+    assert r.compare_dock.isVisible() and r.panel.compare_button.isChecked()
+    win.attributes_dock.raise_()  # its tab in front: the comparison is only behind it
+    qtbot.wait(20)
+    assert r.panel.compare_button.isChecked() and r.compare_action.isChecked()
+    assert not r.compare_dock.isHidden()
+    r.compare_dock.close()  # closing it for real unchecks the button
+    assert not r.panel.compare_button.isChecked()
+    win.identify_dock.raise_()
+    qtbot.wait(20)
+    assert r.panel_action.isChecked()  # the review panel too is only behind a tab

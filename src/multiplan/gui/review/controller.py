@@ -135,8 +135,9 @@ class ReviewController(QObject):
         self.dock.hide()
         self.compare_dock.hide()
         self._placed: set[str] = set()
-        self.dock.visibilityChanged.connect(self._on_dock_visible)
-        self.compare_dock.visibilityChanged.connect(
+        # open/closed (the toggle-view action), not "its tab is in front" (visibilityChanged)
+        self.dock.toggleViewAction().toggled.connect(self._on_dock_visible)
+        self.compare_dock.toggleViewAction().toggled.connect(
             lambda on: self.panel.compare_button.setChecked(on) if not self._closing() else None)
 
     def _closing(self) -> bool:
@@ -389,7 +390,7 @@ class ReviewController(QObject):
 
     def _on_dock_visible(self, on: bool) -> None:
         if not self._closing():
-            self.panel_action.setChecked(self.dock.isVisible())
+            self.panel_action.setChecked(on)
 
     def set_comparison(self, on: bool) -> None:
         self.compare_action.setChecked(on)
