@@ -187,6 +187,7 @@ class ReviewController(QObject):
                       self.compare_action):
                 menu.insertAction(first, a)
             menu.insertSeparator(first)
+            menu.addSeparator()
             menu.addAction(self.export_action)
             menu.addSeparator()
             menu.addActions([self.import_comments_action, self.pins_action])
