@@ -643,3 +643,36 @@ def test_comparison_stays_open_behind_another_tab(win: MainWindow, qtbot) -> Non
     win.identify_dock.raise_()
     qtbot.wait(20)
     assert r.panel_action.isChecked()  # the review panel too is only behind a tab
+
+
+def test_menu_shortcuts_and_the_english_texts(win: MainWindow, qtbot, qapp) -> None:
+    r = win.review
+    texts = [a.text() for a in win.review_menu.actions() if a.text()]
+    for t in ("冲突审查面板", "下一个未决图斑", "上一个未决图斑", "两规对比", "进入评审模式…",
+              "规划流程状态…", "导出评议决定登记表（XLSX/CSV）…", "导入公众意见（CSV）…"):
+        assert t in texts
+    assert r.next_action.shortcut().toString() == "Ctrl+]"
+    assert r.prev_action.shortcut().toString() == "Ctrl+["
+    panel = r.panel
+    panel.set_filters(kind=None, type=None, severity="提示", pair=None, township=None,
+                      status="undecided", min_area_ha=0.0, slivers=True)
+    ids = panel.model.item_ids()
+    panel.select_view_row(0)
+    r.next_action.trigger()
+    assert panel.current_item_id() == ids[1]
+    r.prev_action.trigger()
+    assert panel.current_item_id() == ids[0]
+    # the same window in English
+    from multiplan.gui import i18n
+
+    assert i18n.install(qapp, "en") == "en"
+    try:
+        en = MainWindow(None, lang="en")
+        qtbot.addWidget(en)
+        texts = [a.text() for a in en.review_menu.actions() if a.text()]
+        assert "Conflict review panel" in texts and "Plan workflow status…" in texts
+        assert en.review.panel.next_button.text() == "Next undecided (N) ▶"
+        assert en.review.panel.form.save_button.text() == "Save decision"
+        assert en.review.compare_dock.windowTitle() == "Compare plans"
+    finally:
+        i18n.install(qapp, "zh")
