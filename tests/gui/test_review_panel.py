@@ -676,3 +676,34 @@ def test_menu_shortcuts_and_the_english_texts(win: MainWindow, qtbot, qapp) -> N
         assert en.review.compare_dock.windowTitle() == "Compare plans"
     finally:
         i18n.install(qapp, "zh")
+
+
+def test_congress_record_from_the_workflow_dialog(win: MainWindow, qtbot) -> None:
+    """From 公示中 (left by the comments test), 31 days later on a fixed clock the plan
+    passes review; the dialog then takes the 人大常委会审议 record."""
+    from datetime import UTC, datetime, timedelta
+
+    from multiplan.core import review, workflow
+
+    if workflow.current_state(win.project) != "公示中":
+        pytest.skip("needs the state the comments test leaves")
+    if review.committee_decision(win.project) is None:
+        review.record_committee_decision(win.project, "通过", members=[REVIEWER],
+                                         chair=REVIEWER)
+    later = datetime.now(UTC) + timedelta(days=31)
+    workflow.advance(win.project, "评议通过", actor=REVIEWER, now=later)
+    dlg = win.review.show_workflow()
+    qtbot.addWidget(dlg)
+    qtbot.waitUntil(lambda: dlg.status is not None and dlg.milestone_button.isEnabled(),
+                    timeout=20000)
+    assert dlg.milestone_button.text() == "登记人大常委会审议…"
+    rows = {r[0]: r[1] for r in dlg.gate_rows()}
+    assert rows.get("人大常委会审议记录") == "✘"
+    assert dlg.record_milestone("2026-12-20", "长人常〔2026〕12号") is not None
+    with contextlib.closing(sqlite3.connect(win.project.gpkg)) as conn:
+        got = conn.execute("SELECT kind, date, doc_no, actor FROM mp_milestones "
+                           "ORDER BY fid DESC LIMIT 1").fetchone()
+    assert got == ("人大审议", "2026-12-20", "长人常〔2026〕12号", REVIEWER)
+    qtbot.waitUntil(lambda: {r[0]: r[1] for r in dlg.gate_rows()}.get(
+        "人大常委会审议记录") == "✔", timeout=20000)
+    dlg.close()

@@ -13,11 +13,12 @@ import json
 import re
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QDate, Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
+    QDateEdit,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -114,6 +115,31 @@ class CommitteeDialog(QDialog):
                 "chair": self.chair.text().strip(), "comment": self.comment.toPlainText().strip()}
 
 
+class MilestoneDialog(QDialog):
+    """A 人大常委会审议 or 备案 record: date and document number."""
+
+    def __init__(self, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.date = QDateEdit(QDate.currentDate())
+        self.date.setCalendarPopup(True)
+        self.date.setDisplayFormat("yyyy-MM-dd")
+        self.doc_no = QLineEdit()
+        self.doc_no.setPlaceholderText(self.tr("例如 长人常〔2026〕12号"))
+        form = QFormLayout(self)
+        form.addRow(self.tr("日期"), self.date)
+        form.addRow(self.tr("文号"), self.doc_no)
+        box = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                               | QDialogButtonBox.StandardButton.Cancel)
+        box.accepted.connect(self.accept)
+        box.rejected.connect(self.reject)
+        form.addRow(box)
+
+    def values(self) -> dict[str, str]:
+        return {"date": self.date.date().toString("yyyy-MM-dd"),
+                "doc_no": self.doc_no.text().strip()}
+
+
 class WorkflowDialog(QDialog):
     def __init__(self, window: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent or window)
@@ -153,6 +179,9 @@ class WorkflowDialog(QDialog):
         self.refresh_button.clicked.connect(self.refresh)
         self.committee_button = QPushButton(self.tr("记录评议委员会决定…"))
         self.committee_button.clicked.connect(lambda: self.ask_committee())
+        self.milestone_button = QPushButton(self.tr("登记人大审议/备案…"))
+        self.milestone_button.clicked.connect(lambda: self.ask_milestone())
+        self.milestone_button.setEnabled(False)
         self.committee_label = QLabel("")
         self.committee_label.setWordWrap(True)
         box = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
@@ -169,6 +198,7 @@ class WorkflowDialog(QDialog):
         row.addWidget(self.advance_button)
         row.addWidget(self.refresh_button)
         row.addWidget(self.committee_button)
+        row.addWidget(self.milestone_button)
         row.addStretch(1)
         row.addWidget(box)
         lay.addLayout(row)
@@ -249,6 +279,10 @@ class WorkflowDialog(QDialog):
         nxt = self.next_state()
         self.anchor.setText(self._anchor(nxt))
         self._show_committee()
+        kind = self.milestone_kind()
+        self.milestone_button.setEnabled(kind is not None)
+        if kind is not None:
+            self.milestone_button.setText(self.tr("登记{0}…").format(self._milestone_name(kind)))
         self.advance_button.setText(
             self.tr("推进到下一阶段：{0}").format(self._state_name(nxt)) if nxt
             else self.tr("已是最后阶段"))
@@ -323,6 +357,51 @@ class WorkflowDialog(QDialog):
                                                    chair=chair, comment=comment)
         except MultiplanError as exc:
             self.window.show_error(self.tr("无法记录评议委员会决定"), exc.text(self.lang))
+            return None
+        self.refresh()
+        return row
+
+    # ------------------------------------------------------------------ milestones
+    def milestone_kind(self) -> str | None:
+        """The record the current state takes (人大审议 in 评议通过, 备案 in 人大审议通过)."""
+        from multiplan.core import workflow
+
+        state = getattr(self.status, "state", None)
+        for kind, (_zh, _en, in_state, _next) in getattr(workflow, "MILESTONES", {}).items():
+            if in_state == state:
+                return kind
+        return None
+
+    def _milestone_name(self, kind: str) -> str:
+        from multiplan.core import workflow
+
+        zh, en, _, _ = workflow.MILESTONES[kind]
+        return en if self.lang == "en" else zh
+
+    def ask_milestone(self) -> dict[str, Any] | None:
+        kind = self.milestone_kind()
+        if kind is None:
+            return None
+        dlg = MilestoneDialog(self.tr("登记{0}").format(self._milestone_name(kind)), self)
+        self.last_milestone_dialog = dlg
+        if dlg.exec() != QDialog.DialogCode.Accepted:
+            return None
+        return self.record_milestone(**dlg.values())
+
+    def record_milestone(self, date: str, doc_no: str) -> dict[str, Any] | None:
+        """Record the current state's milestone (core ``workflow.record_milestone``) and
+        check the gates again."""
+        from multiplan.core import workflow
+
+        kind = self.milestone_kind()
+        if kind is None:
+            return None
+        actor = getattr(self._project(), "user", None)
+        try:
+            row = workflow.record_milestone(self._project(), kind, date=date, doc_no=doc_no,
+                                            actor=actor)
+        except MultiplanError as exc:
+            self.window.show_error(self.tr("无法登记"), exc.text(self.lang))
             return None
         self.refresh()
         return row

@@ -1125,6 +1125,21 @@
     </message>
 </context>
 <context>
+    <name>MilestoneDialog</name>
+    <message>
+        <source>例如 长人常〔2026〕12号</source>
+        <translation>e.g. 长人常〔2026〕12号</translation>
+    </message>
+    <message>
+        <source>日期</source>
+        <translation>Date</translation>
+    </message>
+    <message>
+        <source>文号</source>
+        <translation>Document no.</translation>
+    </message>
+</context>
+<context>
     <name>NewProjectDialog</name>
     <message>
         <source>新建项目</source>
@@ -1498,6 +1513,10 @@ Run Analysis → Conflict detection first, or click the button below.</translati
         <translation>Record the committee decision…</translation>
     </message>
     <message>
+        <source>登记人大审议/备案…</source>
+        <translation>Record congress review / filing…</translation>
+    </message>
+    <message>
         <source>正在检查闸门…</source>
         <translation>Checking the gates…</translation>
     </message>
@@ -1516,6 +1535,10 @@ Run Analysis → Conflict detection first, or click the button below.</translati
     <message>
         <source>规划版本：{0}</source>
         <translation>Plan version: {0}</translation>
+    </message>
+    <message>
+        <source>登记{0}…</source>
+        <translation>Record the {0}…</translation>
     </message>
     <message>
         <source>推进到下一阶段：{0}</source>
@@ -1540,6 +1563,14 @@ Run Analysis → Conflict detection first, or click the button below.</translati
     <message>
         <source>无法记录评议委员会决定</source>
         <translation>Cannot record the committee decision</translation>
+    </message>
+    <message>
+        <source>登记{0}</source>
+        <translation>Record the {0}</translation>
+    </message>
+    <message>
+        <source>无法登记</source>
+        <translation>Cannot record</translation>
     </message>
     <message>
         <source>正在推进…</source>
