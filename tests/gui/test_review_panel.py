@@ -316,6 +316,12 @@ def test_review_mode_disables_editing_and_refuses_writes(open_window, project_di
     QTest.qWait(10)
     assert win.project.mode == "edit" and not r.banner.isVisible()
     assert win.conflicts_action.isEnabled() and editing.edit_action.isEnabled()
+    # and 审查 → 进入评审模式 (the name given) reopens it read-only again
+    assert r.review_mode_action.isEnabled() and not r.leave_review_action.isEnabled()
+    assert r.enter_review_mode("李四")
+    wait(win, qtbot)
+    assert win.project.mode == "review" and win.project.user == "李四"
+    assert r.leave_review_action.isEnabled() and not win.import_action.isEnabled()
 
 
 def test_empty_state_without_a_register(open_window, tmp_path: Path, qtbot) -> None:
