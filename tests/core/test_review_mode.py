@@ -231,3 +231,33 @@ def test_review_mode_refuses_before_the_hook_runs(folder: Path,
     with pytest.raises(ProjectError):
         p.remove_layer("parcels")
     assert hook_calls == []
+
+
+# ------------------------------------------------------------- analyses that write
+def test_analyses_that_write_results_are_refused_in_review_mode(folder: Path) -> None:
+    """Conflict detection, re-check, the merged map, 质检 (which also writes the
+    mp_sansheng column into a plan layer), 三生 marking and 双评价 rewrite what the committee
+    is reviewing: refused up front, file byte-identical; the read-only variants still run."""
+    from multiplan.core import conflicts, qa, sansheng
+    from multiplan.core.assessment import run_assessment
+
+    p = Project.open(folder, mode="review", user="李委员")
+    before = sha(p.gpkg)
+    attempts = {
+        "detect_conflicts": lambda: conflicts.detect_conflicts(p, "parcels", "红线"),
+        "detect_all": lambda: conflicts.detect_all(p),
+        "recheck": lambda: conflicts.recheck(p, "parcels", changed=[1]),
+        "build_merged_map": lambda: conflicts.build_merged_map(p),
+        "run_checks": lambda: qa.run_checks(p),
+        "mark_sansheng": lambda: sansheng.mark_sansheng(p, "parcels"),
+        "run_assessment": lambda: run_assessment(p),
+    }
+    for name, call in attempts.items():
+        with pytest.raises(ProjectError) as exc:
+            call()
+        assert exc.value.code == "project.review_mode", name
+        assert "评议模式" in exc.value.zh and "review mode" in exc.value.en, name
+        assert sha(p.gpkg) == before, name
+    # computing without storing is reading: allowed
+    run = conflicts.detect_conflicts(p, "parcels", "红线", write=False)
+    assert run is not None and sha(p.gpkg) == before

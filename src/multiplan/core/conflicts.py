@@ -1691,11 +1691,19 @@ def _swap_register(project: Project, runs: list[ConflictRun], rules: RuleTable,
         raise
 
 
+def _refuse_in_review(project: Project) -> None:
+    """The register is what the committee reviews: it is not rewritten in review mode."""
+    project.refuse_in_review("mp_conflicts", "运行冲突检测并改写差异图斑登记表",
+                             "detecting conflicts and rewriting the conflict register")
+
+
 def detect_conflicts(project: Project, layer_a: str, layer_b: str, *,
                      task: Task | None = None, write: bool = True,
                      threads: int = 2) -> ConflictRun:
     """Detect conflicts between ``layer_a`` and ``layer_b`` and store them in the register
     (replacing the rows of this pair). This is what the CLI and the GUI call."""
+    if write:
+        _refuse_in_review(project)
     task = ensure_task(task)
     rules = load_rules()
     run = compute_conflicts(project, layer_a, layer_b, task=task.sub(0.0, 0.9 if write else 1.0),
@@ -1711,6 +1719,8 @@ def detect_all(project: Project, task: Task | None = None, *, write: bool = True
                threads: int = 2) -> list[ConflictRun]:
     """Check every meaningful layer pair (:func:`meaningful_pairs`) and store all runs in
     one transaction."""
+    if write:
+        _refuse_in_review(project)
     task = ensure_task(task)
     rules = load_rules()
     pairs = meaningful_pairs(project, rules)
@@ -1781,6 +1791,8 @@ def recheck(project: Project, layer: str, *, changed: Iterable[int] = (),
     patched; it is recomputed in full instead (``kind == "full"``), in the same transaction.
     Edits to the 乡镇界 layer also need a full rerun (:func:`detect_conflicts`).
     """
+    if write:
+        _refuse_in_review(project)
     from .overlay import overlay_intersection
 
     task = ensure_task(task)
@@ -2317,6 +2329,8 @@ def build_merged_map(project: Project, layers: Sequence[str] | None = None, *,
     fills the county where no plan speaks. Remainders under ``min_area_m2`` (noding dust) are
     dropped. Written to ``mp_merged`` (a GeoPackage feature table; not a registered layer, so
     it never feeds back into :func:`detect_all`)."""
+    if write:
+        _refuse_in_review(project)
     from .overlay import overlay_intersection
 
     task = ensure_task(task)

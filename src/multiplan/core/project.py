@@ -31,9 +31,11 @@ tables), audit entries, and settings that are not plan content (keys starting wi
 :data:`NON_PLAN_SETTING_PREFIXES`, e.g. the map view ``gui_view``). A user who opens in
 review mode without being listed as reviewer or planner is allowed in, with a
 ``project.review_user_unlisted`` warning in :attr:`Project.warnings`;
-:meth:`Project.can_decide` is True only for listed reviewers. Analyses that write their own
-results with their own SQL (conflict detection, 质检 and the derived ``mp_sansheng`` column,
-双评价 runs) do not call :meth:`Project.guard_write` and so still run in review mode.
+:meth:`Project.can_decide` is True only for listed reviewers. Analyses that store results
+(conflict detection and re-check, the merged map, 质检 with the derived ``mp_sansheng``
+column, 三生 marking, 双评价) call :meth:`Project.refuse_in_review` before they start: the
+committee reviews those results and does not rewrite them; computing without storing
+(``write=False``) is allowed.
 """
 
 from __future__ import annotations

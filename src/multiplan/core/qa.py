@@ -2193,6 +2193,10 @@ def run_checks(project: Project, only: Iterable[str] | None = None, *,
     Raises :class:`~multiplan.core.tasks.Cancelled` when the task is cancelled (nothing is
     written then).
     """
+    if write:
+        project.refuse_in_review("mp_qa_errors", "运行质检并写入结果（含 mp_sansheng 字段）",
+                                 "running the checks and storing their results (including "
+                                 "the mp_sansheng column)")
     task = ensure_task(task)
     params = params or load_params()
     specs = available_checks(params)
