@@ -153,12 +153,30 @@ def _overlay(a: np.ndarray, b: np.ndarray, task: Task, pool: ThreadPoolExecutor 
     # make a box that meets thousands of features it never touches; pieces are put back
     # together per pair of features at the end
     n_a, n_b = len(a), len(b)
-    cleaned_a = (pool.submit(lambda: _explode(_without_empty_parts(a)))
-                 if pool is not None else None)
-    b, b_of = _explode(_without_empty_parts(b))
+    b, b_of, _ = _explode(_without_empty_parts(b))
     tree = shapely.STRtree(b)
-    a, a_of = cleaned_a.result() if cleaned_a is not None else _explode(_without_empty_parts(a))
-    a_pos, b_pos = tree.query(a)
+    if pool is None:
+        a, a_of, _ = _explode(_without_empty_parts(a))
+        a_pos, b_pos = tree.query(a)
+    else:
+        # cleaning ``a`` holds the GIL while the tree query releases it: query with the raw
+        # features meanwhile (empty rings do not change envelopes), then re-query only the
+        # parts of the features that were split
+        cleaned = pool.submit(lambda: _explode(_without_empty_parts(a)))
+        raw_a, raw_b = tree.query(a)
+        a, a_of, several = cleaned.result()
+        if a_of is None:
+            a_pos, b_pos = raw_a, raw_b
+        else:
+            whole = np.ones(n_a, bool)
+            whole[several] = False
+            n_whole = int(whole.sum())
+            remap = np.full(n_a, -1, np.int64)
+            remap[whole] = np.arange(n_whole)
+            m = whole[raw_a]
+            part_a, part_b = tree.query(a[n_whole:])
+            a_pos = np.concatenate([remap[raw_a[m]], part_a + n_whole])
+            b_pos = np.concatenate([raw_b[m], part_b])
     if len(a_pos) == 0:
         return _empty_result()
 
@@ -250,18 +268,20 @@ def _without_empty_parts(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-def _explode(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+def _explode(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """The polygons of ``arr`` and, when any feature has several, the feature of each.
 
-    Returns ``(parts, owner)``; ``owner`` is None when ``parts`` is aligned with ``arr``
-    (no feature has more than one polygon; one-part MultiPolygons — every feature read from
-    a GeoPackage — are replaced by their polygon, the same point set). Otherwise the
-    single-polygon features come first in their order, then the parts of the others.
+    Returns ``(parts, owner, several)``; ``owner`` is None when ``parts`` is aligned with
+    ``arr`` (no feature has more than one polygon; one-part MultiPolygons — every feature
+    read from a GeoPackage — are replaced by their polygon, the same point set). Otherwise
+    the other features come first in their order, then the parts of the features listed in
+    ``several`` (sorted).
     """
+    none = np.empty(0, np.int64)
     tid = shapely.get_type_id(arr)
     multi = np.flatnonzero(tid == _MULTIPOLYGON)
     if not len(multi):
-        return arr, None
+        return arr, None, none
     n_parts = shapely.get_num_geometries(arr[multi])
     out = arr.copy()
     single = multi[n_parts == 1]
@@ -269,12 +289,12 @@ def _explode(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     out[multi[n_parts == 0]] = None
     several = multi[n_parts > 1]
     if not len(several):
-        return out, None
+        return out, None, none
     parts, of = shapely.get_parts(arr[several], return_index=True)
     keep = np.ones(len(arr), bool)
     keep[several] = False
     owner = np.concatenate([np.flatnonzero(keep), several[of]])
-    return np.concatenate([out[keep], parts]), owner
+    return np.concatenate([out[keep], parts]), owner, several
 
 
 def _empty_result() -> OverlayResult:
