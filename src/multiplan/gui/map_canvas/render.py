@@ -181,10 +181,10 @@ def draw_vector(p: QPainter, spec: LayerSpec, view: View,
         brushes = [QBrush(c) for c in colours]
         pens = None
     last = len(brushes) - 1
-    for c in units.tolist():
+    for _unit, cp in data.iter_paths(units, band, grouped):
         if cancelled():
             raise Cancelled
-        for cls, path in data.chunk_paths(c, band, grouped).paths:
+        for cls, path in cp.paths:
             if pens is not None:
                 p.setPen(pens[min(cls, len(pens) - 1)])
             p.setBrush(brushes[min(cls, last)])

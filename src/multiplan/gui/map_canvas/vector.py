@@ -28,14 +28,16 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+import struct
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import shapely
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QPainterPath
 
-from .paths import ELEMENT, LINE_TO, MOVE_TO, path_from_records
+from .paths import ELEMENT, LINE_TO, MOVE_TO, path_from_records, paths_from_stream
 
 POLYGON, LINE, POINT = "polygon", "line", "point"
 _POLYGON_TYPES = (3, 6)
@@ -52,6 +54,8 @@ GROUP = 8
 GROUP_AT = 48
 #: Features per step while preparing a layer (bounds GIL hold times; see module doc).
 STEP = 2000
+#: Features per batch when building the paths of chunks that are not cached yet.
+BATCH = 2048
 #: Path elements kept in the LOD cache per layer (≈ 24 bytes each in Qt).
 CACHE_BUDGET = 6_000_000
 #: Points are drawn as squares of this many pixels.
@@ -291,62 +295,145 @@ class VectorData:
 
     def chunk_paths(self, chunk: int, band: int, grouped: bool = False) -> ChunkPaths:
         """The cached paths of ``chunk`` (or chunk group) at ``band``, built on first use."""
-        key = (band, -1 - chunk if grouped else chunk)
+        return next(self.iter_paths(np.array([chunk]), band, grouped))[1]
+
+    def cached(self, unit: int, band: int, grouped: bool = False) -> bool:
         with self._lock:
-            hit = self._cache.get(key)
-            if hit is not None:
-                self._cache.move_to_end(key)
-                return hit
+            return (band, -1 - unit if grouped else unit) in self._cache
+
+    def iter_paths(self, units: np.ndarray, band: int, grouped: bool = False,
+                   batch: int = BATCH) -> Iterator[tuple[int, ChunkPaths]]:
+        """``(unit, paths)`` for each chunk (or group) in ``units``, in order.
+
+        Cached paths are yielded as they are; missing ones are built a batch at a time (up to
+        ``batch`` features per batch, one :func:`lod_records` call and one path stream per
+        batch), so a first render pays the numpy and Qt call overheads once per batch, not
+        once per chunk and class, while every step stays short (the caller may stop between
+        yields).
+        """
         offsets = self.group_offsets if grouped else self.chunk_offsets
-        f0, f1 = int(offsets[chunk]), int(offsets[chunk + 1])
-        built = self._build_paths(f0, f1, 2.0 ** band)
-        with self._lock:
-            if key not in self._cache:
-                self._cache[key] = built
-                self._cache_elements += built.elements
+        units = [int(u) for u in np.asarray(units).tolist()]
+        i, n = 0, len(units)
+        while i < n:
+            with self._lock:
+                hit = self._cache.get((band, -1 - units[i] if grouped else units[i]))
+                if hit is not None:
+                    self._cache.move_to_end((band, -1 - units[i] if grouped else units[i]))
+            if hit is not None:
+                yield units[i], hit
+                i += 1
+                continue
+            # a batch: this unit and the following missing ones, up to ``batch`` features
+            todo = [units[i]]
+            size = int(offsets[units[i] + 1] - offsets[units[i]])
+            j = i + 1
+            while j < n and size < batch and not self.cached(units[j], band, grouped):
+                size += int(offsets[units[j] + 1] - offsets[units[j]])
+                todo.append(units[j])
+                j += 1
+            built = self._build_many(offsets[todo], offsets[np.asarray(todo) + 1],
+                                     2.0 ** band)
+            with self._lock:
+                for u, cp in zip(todo, built, strict=True):
+                    key = (band, -1 - u if grouped else u)
+                    if key not in self._cache:
+                        self._cache[key] = cp
+                        self._cache_elements += cp.elements
                 while self._cache_elements > CACHE_BUDGET and len(self._cache) > 1:
                     _, old = self._cache.popitem(last=False)
                     self._cache_elements -= old.elements
-        return built
+            for u, cp in zip(todo, built, strict=True):
+                yield u, cp
+            i = j
 
     def cached_bands(self) -> set[int]:
         with self._lock:
             return {b for b, _ in self._cache}
+
+    def cache_elements(self) -> int:
+        with self._lock:
+            return self._cache_elements
 
     def clear_cache(self) -> None:
         with self._lock:
             self._cache.clear()
             self._cache_elements = 0
 
-    def _build_paths(self, f0: int, f1: int, tol: float) -> ChunkPaths:
-        """Paths of the features [f0, f1), one per class (a chunk has one run per class; a
-        group one per chunk, which are joined)."""
-        r0, r1 = int(self.feature_rings[f0]), int(self.feature_rings[f1])
-        c0, c1 = int(self.ring_offsets[r0]), int(self.ring_offsets[r1])
+    def _build_many(self, f0s: np.ndarray, f1s: np.ndarray, tol: float) -> list[ChunkPaths]:
+        """Paths of the feature ranges [f0s[k], f1s[k]) (chunks or groups), one per class
+        and range, with one :func:`lod_records` call for all ranges.
+
+        A chunk has one run of features per class, a group one per chunk and class; the runs
+        of a class are joined, records before squares, in feature order.
+        """
+        f0s = np.asarray(f0s, dtype=np.int64)
+        f1s = np.asarray(f1s, dtype=np.int64)
+        k = len(f0s)
+        fr = self.feature_rings
+        r0s, r1s = fr[f0s], fr[f1s]
+        rings = _ranges(r0s, r1s)
+        ro = self.ring_offsets
+        rsizes = ro[rings + 1] - ro[rings]
+        roff = np.zeros(len(rings) + 1, dtype=np.int64)
+        np.cumsum(rsizes, out=roff[1:])
+        xy = self.coords[_ranges(ro[rings], ro[rings + 1])]
+        nfeat = f1s - f0s
+        fstart = np.zeros(k + 1, dtype=np.int64)
+        np.cumsum(nfeat, out=fstart[1:])
+        rrange = np.repeat(np.arange(k), r1s - r0s)
+        rfeat_local = self.ring_feature[rings] - f0s[rrange] + fstart[:-1][rrange]
         rec, rfeat, rstart, sq, sqfeat = lod_records(
-            self.coords[c0:c1], self.ring_offsets[r0:r1 + 1] - c0,
-            self.ring_exterior[r0:r1], self.ring_feature[r0:r1] - f0, tol, self.kind)
-        classes = self.classes[f0:f1]
-        if not len(classes):
-            return ChunkPaths([], 0)
-        run_starts = np.flatnonzero(np.r_[True, classes[1:] != classes[:-1]])
-        run_ends = np.r_[run_starts[1:], len(classes)]
+            xy, roff, self.ring_exterior[rings], rfeat_local, tol, self.kind)
+        nf = int(fstart[-1])
+        if nf == 0:
+            return [ChunkPaths([], 0) for _ in range(k)]
+        classes = self.classes[_ranges(f0s, f1s)]
+        new_run = np.ones(nf, dtype=bool)
+        new_run[1:] = classes[1:] != classes[:-1]
+        new_run[fstart[:-1][nfeat > 0]] = True
+        run_starts = np.flatnonzero(new_run)
+        run_ends = np.r_[run_starts[1:], nf]
         rec_bounds = np.r_[rstart, len(rec)]
         ra = rec_bounds[np.searchsorted(rfeat, run_starts, "left")]
         rb = rec_bounds[np.searchsorted(rfeat, run_ends, "left")]
         sa = np.searchsorted(sqfeat, run_starts, "left") * 5
         sb = np.searchsorted(sqfeat, run_ends, "left") * 5
         run_class = classes[run_starts]
-        paths = []
-        for cls in np.unique(run_class).tolist():
-            runs = np.flatnonzero(run_class == cls)
-            parts = [rec[a:b] for a, b in zip(ra[runs].tolist(), rb[runs].tolist(),
-                                             strict=True) if a < b]
-            parts += [sq[a:b] for a, b in zip(sa[runs].tolist(), sb[runs].tolist(),
-                                             strict=True) if a < b]
-            if parts:
-                paths.append((int(cls), path_from_records(*parts)))
-        return ChunkPaths(paths, len(rec) + len(sq))
+        run_unit = np.searchsorted(fstart, run_starts, "right") - 1
+        # (unit, class) groups of runs, in unit, class, feature order
+        order = np.lexsort((run_starts, run_class, run_unit))
+        nel = (rb - ra) + (sb - sa)
+        key_unit, key_class = run_unit[order], run_class[order]
+        first = np.r_[True, (key_unit[1:] != key_unit[:-1]) | (key_class[1:] != key_class[:-1])]
+        gstart = np.flatnonzero(first)
+        gcount = np.add.reduceat(nel[order], gstart) if len(order) else np.empty(0, np.int64)
+        recb, sqb = rec.tobytes(), sq.tobytes()
+        esz = ELEMENT.itemsize
+        ra_l, rb_l = (ra[order] * esz).tolist(), (rb[order] * esz).tolist()
+        sa_l, sb_l = (sa[order] * esz).tolist(), (sb[order] * esz).tolist()
+        gend = np.r_[gstart[1:], len(order)].tolist()
+        pieces: list[bytes] = []
+        made: list[tuple[int, int]] = []  # (unit, class) of each path in the stream
+        for g, (a, b, cnt) in enumerate(zip(gstart.tolist(), gend, gcount.tolist(),
+                                            strict=True)):
+            if cnt == 0:
+                continue
+            pieces.append(_INT.pack(cnt))
+            pieces.extend(recb[x:y] for x, y in zip(ra_l[a:b], rb_l[a:b], strict=True)
+                          if x < y)
+            pieces.extend(sqb[x:y] for x, y in zip(sa_l[a:b], sb_l[a:b], strict=True)
+                          if x < y)
+            pieces.append(_TAIL)
+            made.append((int(key_unit[a]), int(key_class[a])))
+        per_unit: list[list[tuple[int, QPainterPath]]] = [[] for _ in range(k)]
+        for (u, cls), path in zip(made, paths_from_stream(b"".join(pieces), len(made)),
+                                  strict=True):
+            per_unit[u].append((cls, path))
+        unit_of_rec = np.searchsorted(fstart, rfeat, "right") - 1
+        rec_units = np.bincount(unit_of_rec, weights=np.diff(rec_bounds), minlength=k)
+        sq_units = np.bincount(np.searchsorted(fstart, sqfeat, "right") - 1,
+                               minlength=k) * 5
+        return [ChunkPaths(per_unit[u], int(rec_units[u] + sq_units[u])) for u in range(k)]
 
     def subset_paths(self, positions: np.ndarray, band: int) -> list[tuple[int, QPainterPath]]:
         """Paths (one per class) for an arbitrary set of features (selection overlay)."""
@@ -367,6 +454,10 @@ class VectorData:
         if not len(rec) and not len(sq):
             return []
         return [(0, path_from_records(rec, sq))]
+
+
+_INT = struct.Struct(">i")
+_TAIL = struct.pack(">ii", 0, int(Qt.FillRule.OddEvenFill.value))
 
 
 def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
