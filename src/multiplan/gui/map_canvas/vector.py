@@ -26,9 +26,9 @@ call holds the GIL for long (platform notes: PySide6 holds it while Qt draws).
 from __future__ import annotations
 
 import math
+import struct
 import threading
 from collections import OrderedDict
-import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -44,14 +44,16 @@ _POLYGON_TYPES = (3, 6)
 _LINE_TYPES = (1, 2, 5)
 _POINT_TYPES = (0, 4)
 
-#: Features per spatial chunk: small, so zoomed views draw little beyond their edges.
-CHUNK_SIZE = 256
-#: Chunks per group: when many chunks are in view (far out), paths are built and drawn per
-#: group of consecutive chunks, so a full-extent view is a few thousand paths, not tens of
-#: thousands (benchmarks/bench_canvas.py).
-GROUP = 8
-#: Above this many visible chunks the view is drawn by groups.
-GROUP_AT = 48
+#: Features per spatial chunk: small, so zoomed views draw little beyond their edges (at
+#: 256, only ≈ 40 % of the features drawn in a 4 km × 2.5 km view of the county sample were
+#: in the view; benchmarks/bench_canvas.py).
+CHUNK_SIZE = 64
+#: Features per chunk group: when many chunks are in view (far out), paths are built and
+#: drawn per group of consecutive chunks, so a full-extent view is a few thousand paths, not
+#: tens of thousands (benchmarks/bench_canvas.py).
+GROUP_FEATURES = 2048
+#: Above this many features in visible chunks the view is drawn by groups.
+GROUP_AT_FEATURES = 12_288
 #: Features per step while preparing a layer (bounds GIL hold times; see module doc).
 STEP = 2000
 #: Features per batch when building the paths of chunks that are not cached yet.
@@ -95,6 +97,8 @@ class VectorData:
         self.chunk_bounds = np.empty((0, 4))
         self.chunk_tree: shapely.STRtree | None = None
         self.group_offsets = np.zeros(1, dtype=np.int64)  # feature offsets of chunk groups
+        self.group = 1  # chunks per group
+        self.group_at = 1  # more visible chunks than this: draw by groups
         self.typical_size = 0.0
         self.dropped = 0  # features that could not be drawn (empty or of another family)
         self._fid_pos: dict[int, int] | None = None
@@ -156,7 +160,9 @@ class VectorData:
                                   np.maximum.reduceat(self.bounds[:, 3], starts)])
             self.chunk_bounds = cb
             self.chunk_tree = shapely.STRtree(shapely.box(*cb.T))
-            self.group_offsets = np.r_[chunk_offsets[:-1:GROUP], chunk_offsets[-1]]
+            self.group = max(1, GROUP_FEATURES // chunk_size)
+            self.group_at = max(1, GROUP_AT_FEATURES // chunk_size)
+            self.group_offsets = np.r_[chunk_offsets[:-1:self.group], chunk_offsets[-1]]
         sizes = np.maximum(self.bounds[:, 2] - self.bounds[:, 0],
                            self.bounds[:, 3] - self.bounds[:, 1])
         self.typical_size = float(np.median(sizes)) if n else 0.0
@@ -289,8 +295,8 @@ class VectorData:
         """What to draw for a view: ``(grouped, ids)`` — the visible chunks, or, when there
         are many, the groups holding them."""
         chunks = self.visible_chunks(box)
-        if len(chunks) > GROUP_AT:
-            return True, np.unique(chunks // GROUP)
+        if len(chunks) > self.group_at:
+            return True, np.unique(chunks // self.group)
         return False, chunks
 
     def chunk_paths(self, chunk: int, band: int, grouped: bool = False) -> ChunkPaths:
@@ -407,27 +413,24 @@ class VectorData:
         first = np.r_[True, (key_unit[1:] != key_unit[:-1]) | (key_class[1:] != key_class[:-1])]
         gstart = np.flatnonzero(first)
         gcount = np.add.reduceat(nel[order], gstart) if len(order) else np.empty(0, np.int64)
-        recb, sqb = rec.tobytes(), sq.tobytes()
-        esz = ELEMENT.itemsize
-        ra_l, rb_l = (ra[order] * esz).tolist(), (rb[order] * esz).tolist()
-        sa_l, sb_l = (sa[order] * esz).tolist(), (sb[order] * esz).tolist()
-        gend = np.r_[gstart[1:], len(order)].tolist()
-        pieces: list[bytes] = []
-        made: list[tuple[int, int]] = []  # (unit, class) of each path in the stream
-        for g, (a, b, cnt) in enumerate(zip(gstart.tolist(), gend, gcount.tolist(),
-                                            strict=True)):
-            if cnt == 0:
-                continue
-            pieces.append(_INT.pack(cnt))
-            pieces.extend(recb[x:y] for x, y in zip(ra_l[a:b], rb_l[a:b], strict=True)
-                          if x < y)
-            pieces.extend(sqb[x:y] for x, y in zip(sa_l[a:b], sb_l[a:b], strict=True)
-                          if x < y)
-            pieces.append(_TAIL)
-            made.append((int(key_unit[a]), int(key_class[a])))
+        # every path's elements contiguous: records of its runs, then squares of its runs
+        nruns = len(order)
+        gid = np.cumsum(first) - 1
+        lo = np.r_[ra[order], len(rec) + sa[order]]
+        hi = np.r_[rb[order], len(rec) + sb[order]]
+        o2 = np.lexsort((np.r_[np.arange(nruns), np.arange(nruns)],
+                         np.r_[np.zeros(nruns, np.int8), np.ones(nruns, np.int8)],
+                         np.r_[gid, gid]))
+        void = np.dtype((np.void, ELEMENT.itemsize))
+        body = np.concatenate([rec.view(void), sq.view(void)])[_ranges(lo[o2], hi[o2])]
+        keep = gcount > 0
+        counts = gcount[keep]
+        made_unit = key_unit[gstart[keep]].tolist()
+        made_class = key_class[gstart[keep]].tolist()
+        stream = _serialise(body.view(np.uint8), counts)
         per_unit: list[list[tuple[int, QPainterPath]]] = [[] for _ in range(k)]
-        for (u, cls), path in zip(made, paths_from_stream(b"".join(pieces), len(made)),
-                                  strict=True):
+        for u, cls, path in zip(made_unit, made_class, paths_from_stream(stream, len(counts)),
+                                strict=True):
             per_unit[u].append((cls, path))
         unit_of_rec = np.searchsorted(fstart, rfeat, "right") - 1
         rec_units = np.bincount(unit_of_rec, weights=np.diff(rec_bounds), minlength=k)
@@ -456,8 +459,27 @@ class VectorData:
         return [(0, path_from_records(rec, sq))]
 
 
-_INT = struct.Struct(">i")
 _TAIL = struct.pack(">ii", 0, int(Qt.FillRule.OddEvenFill.value))
+
+
+def _serialise(body: np.ndarray, counts: np.ndarray) -> bytes:
+    """QDataStream bytes of consecutive paths: ``body`` (uint8) holds the element records of
+    all paths one after the other, ``counts`` the number of elements of each (all > 0).
+    Each path is framed by its element count before and the tail (subpath start, fill rule)
+    after, inserted with one numpy call."""
+    p = len(counts)
+    if p == 0:
+        return b""
+    sep = np.empty((p + 1, 12), dtype=np.uint8)  # tail of path g-1, then head of path g
+    sep[:, :8] = np.frombuffer(_TAIL, dtype=np.uint8)
+    sep[:-1, 8:] = np.asarray(counts, dtype=">i4").view(np.uint8).reshape(p, 4)
+    values = sep.ravel()[8:-4]
+    ends = np.zeros(p + 1, dtype=np.int64)
+    np.cumsum(counts, out=ends[1:])
+    reps = np.full(p + 1, 12)
+    reps[0], reps[-1] = 4, 8
+    at = np.repeat(ends * ELEMENT.itemsize, reps)
+    return np.insert(body, at, values).tobytes()
 
 
 def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
