@@ -153,16 +153,16 @@ def _overlay(a: np.ndarray, b: np.ndarray, task: Task, pool: ThreadPoolExecutor 
     # make a box that meets thousands of features it never touches; pieces are put back
     # together per pair of features at the end
     n_a, n_b = len(a), len(b)
-    b, b_of, _ = _explode(_without_empty_parts(b))
+    b, b_of, _ = _polygons(b)
     tree = shapely.STRtree(b)
     if pool is None:
-        a, a_of, _ = _explode(_without_empty_parts(a))
+        a, a_of, _ = _polygons(a)
         a_pos, b_pos = tree.query(a)
     else:
         # cleaning ``a`` holds the GIL while the tree query releases it: query with the raw
         # features meanwhile (empty rings do not change envelopes), then re-query only the
         # parts of the features that were split
-        cleaned = pool.submit(lambda: _explode(_without_empty_parts(a)))
+        cleaned = pool.submit(lambda: _polygons(a))
         raw_a, raw_b = tree.query(a)
         a, a_of, several = cleaned.result()
         if a_of is None:
@@ -268,6 +268,13 @@ def _without_empty_parts(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
+def _polygons(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """:func:`_explode`, then :func:`_without_empty_parts` on the polygons (splitting first
+    means every one-part MultiPolygon is unwrapped once, not twice)."""
+    parts, owner, several = _explode(arr)
+    return _without_empty_parts(parts), owner, several
+
+
 def _explode(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """The polygons of ``arr`` and, when any feature has several, the feature of each.
 
@@ -291,6 +298,8 @@ def _explode(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray
     if not len(several):
         return out, None, none
     parts, of = shapely.get_parts(arr[several], return_index=True)
+    solid = ~shapely.is_empty(parts)  # an EMPTY part is no polygon of the feature
+    parts, of = parts[solid], of[solid]
     keep = np.ones(len(arr), bool)
     keep[several] = False
     owner = np.concatenate([np.flatnonzero(keep), several[of]])
