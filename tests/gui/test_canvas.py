@@ -137,6 +137,120 @@ def test_query_finds_the_feature_under_a_point() -> None:
     assert len(data.query(shapely.Point(500_000 + 110, 3_400_000 + 50))) == 0
 
 
+def _layer_with_holes_and_specks() -> tuple[np.ndarray, np.ndarray]:
+    """A 24×24 grid of 40 m parcels in 3 classes; every 5th has a 10 m hole, every 7th is
+    replaced by a 0.3 m speck (collapses below a pixel at 1 m per pixel)."""
+    geoms = grid_squares(24, size=40.0, gap=10.0)
+    out = []
+    for i, g in enumerate(geoms):
+        x0, y0 = g.bounds[:2]
+        if i % 7 == 3:
+            out.append(shapely.box(x0 + 20, y0 + 20, x0 + 20.3, y0 + 20.3))
+        elif i % 5 == 0:
+            out.append(shapely.Polygon(g.exterior.coords, [[(x0 + 15, y0 + 15), (x0 + 25, y0 + 15),
+                                                           (x0 + 25, y0 + 25), (x0 + 15, y0 + 25)]]))
+        else:
+            out.append(g)
+    return np.array(out, dtype=object), np.arange(len(out)) % 3
+
+
+def _elements(path) -> list[tuple[int, float, float]]:
+    return [(int(path.elementAt(i).type.value), path.elementAt(i).x, path.elementAt(i).y)
+            for i in range(path.elementCount())]
+
+
+def test_paths_built_in_batches_equal_paths_built_one_chunk_at_a_time(monkeypatch) -> None:
+    from multiplan.gui.map_canvas import vector
+
+    monkeypatch.setattr(vector, "GROUP_FEATURES", 64)  # groups of 4 chunks
+    geoms, classes = _layer_with_holes_and_specks()
+    one = VectorData.build(geoms, None, classes, chunk_size=16)
+    many = VectorData.build(geoms, None, classes, chunk_size=16)
+    assert many.group == 4
+    band = band_of(1.0)
+    units = np.arange(one.chunk_count)
+    single = [one.chunk_paths(int(c), band) for c in units]  # one chunk per build
+    batched = [cp for _, cp in many.iter_paths(units, band, batch=200)]  # ~13 chunks a batch
+    ngroups = len(many.group_offsets) - 1
+    grouped = [cp for _, cp in many.iter_paths(np.arange(ngroups), band, grouped=True)]
+    assert len(single) == len(batched) == one.chunk_count
+    for a, b in zip(single, batched, strict=True):
+        assert [c for c, _ in a.paths] == [c for c, _ in b.paths]
+        assert a.elements == b.elements
+        for (_, pa), (_, pb) in zip(a.paths, b.paths, strict=True):
+            assert _elements(pa) == _elements(pb)
+    # a group holds the elements of its chunks, per class
+    g = many.group
+    for gi, cp in enumerate(grouped):
+        members = [single[c] for c in range(gi * g, min((gi + 1) * g, one.chunk_count))]
+        assert cp.elements == sum(m.elements for m in members)
+        for cls, path in cp.paths:
+            assert path.elementCount() == sum(p.elementCount() for m in members
+                                              for c, p in m.paths if c == cls)
+
+
+def test_zoomed_render_matches_the_exact_geometry_away_from_edges() -> None:
+    """Every pixel whose centre is more than a pixel from any outline has the colour of the
+    polygon containing it (shapely), or white — holes included; specks are still inked."""
+    geoms, classes = _layer_with_holes_and_specks()
+    palette = [RED, BLUE, GREEN]
+    data = VectorData.build(geoms, None, classes, chunk_size=16)
+    upp = 1.3  # band 0: coordinates snapped to a 1 m grid
+    view = View(500_000 + 610, 3_400_000 + 590, upp, 500, 400)
+    img = render_layers([LayerSpec("x", data, LayerStyle(fill=(0, 0, 0), outline_min_px=1e9),
+                                   palette)], view)
+    x0, y1 = view.cx - view.width * upp / 2, view.cy + view.height * upp / 2
+    px, py = np.meshgrid(np.arange(0, view.width, 3), np.arange(0, view.height, 3))
+    pts = shapely.points(x0 + (px.ravel() + 0.5) * upp, y1 - (py.ravel() + 0.5) * upp)
+    boundaries = shapely.union_all(shapely.boundary(geoms))
+    far = shapely.distance(pts, boundaries) > upp
+    tree = shapely.STRtree(geoms)
+    hit_pt, hit_geom = tree.query(pts, predicate="within")
+    owner = np.full(len(pts), -1)
+    owner[hit_pt] = hit_geom
+    checked = 0
+    for k in np.flatnonzero(far):
+        want = palette[classes[owner[k]]] if owner[k] >= 0 else (255, 255, 255)
+        assert colour_at(img, (int(px.ravel()[k]), int(py.ravel()[k]))) == want, k
+        checked += 1
+    assert checked > 3000
+    # specks: a pixel of their class colour at or next to their centre
+    for i in np.flatnonzero(np.arange(len(geoms)) % 7 == 3):
+        c = shapely.centroid(geoms[i])
+        qx, qy = (c.x - x0) / upp, (y1 - c.y) / upp
+        if 1 <= qx < view.width - 1 and 1 <= qy < view.height - 1:
+            window = {colour_at(img, (int(qx) + dx, int(qy) + dy))
+                      for dx in (-1, 0, 1) for dy in (-1, 0, 1)}
+            assert palette[classes[i]] in window
+
+
+def test_lod_cache_stays_within_its_budget(monkeypatch) -> None:
+    from multiplan.gui.map_canvas import vector
+
+    geoms, classes = _layer_with_holes_and_specks()
+    data = VectorData.build(geoms, None, classes, chunk_size=16)
+    one_view = View(500_000 + 300, 3_400_000 + 300, 1.0, 300, 300)
+    render_layers([LayerSpec("x", data, LayerStyle())], one_view)
+    budget = data.cache_elements() * 2  # room for about two such views
+    monkeypatch.setattr(vector, "CACHE_BUDGET", budget)
+    data.clear_cache()
+    for dx in range(0, 1200, 150):
+        for dy in (0, 600):
+            render_layers([LayerSpec("x", data, LayerStyle())],
+                          View(500_000 + 100 + dx, 3_400_000 + 100 + dy, 1.0, 300, 300))
+            assert 0 < data.cache_elements() <= budget
+    # warming never fills the cache beyond WARM_FILL (+ one batch)
+    data.clear_cache()
+    box = one_view.bounds()
+    steps = list(data.warm(box, (box[0] - 2000, box[1] - 2000, box[2] + 2000, box[3] + 2000),
+                           band_of(1.0), batch=32))
+    assert steps and data.cache_elements() <= budget
+    # it stops once past WARM_FILL: at most one more batch (32 features of ≤ 10 vertices)
+    assert data.cache_elements() <= vector.WARM_FILL * budget + 32 * 10
+    assert len(data.visible_chunks((box[0] - 2000, box[1] - 2000, box[2] + 2000,
+                                    box[3] + 2000))) > sum(steps)  # it did stop early
+
+
 # ---------------------------------------------------------------------- the widget
 @pytest.fixture
 def canvas(qtbot) -> MapCanvas:
@@ -285,3 +399,78 @@ def test_a_150k_row_attribute_table_opens_at_once(qtbot) -> None:
     assert model.rowCount() > model.BATCH  # the view asked for more as it scrolled
     table.set_filter("TBMJ", "lt", "1000")
     assert model.shown() == int((attrs["TBMJ"] < 1000).sum())
+
+
+def test_idle_canvas_warms_the_paths_around_the_view(qtbot) -> None:
+    """After a render the idle render thread builds the chunks a pan would need (the view
+    grown by half its size on each side), and not the far ones."""
+    from multiplan.gui.map_canvas.render import WARM_MARGIN
+
+    c = MapCanvas()
+    qtbot.addWidget(c)
+    c.resize(400, 300)
+    geoms = grid_squares(60, size=40.0, gap=10.0)  # 3 km × 3 km, 3600 parcels
+    data = VectorData.build(geoms, np.arange(len(geoms)), np.arange(len(geoms)) % 3,
+                            chunk_size=32)
+    c.add_layer("squares", data, LayerStyle(fill=(0, 0, 0)), [RED, BLUE, GREEN])
+    c.show()
+    qtbot.waitExposed(c)
+    cx, cy = 500_000 + 1500, 3_400_000 + 1500
+    c.set_center(cx, cy, 1.0)  # 400 m × 300 m in the middle
+    qtbot.waitUntil(c.is_current)
+    qtbot.waitUntil(lambda: not c._worker.busy(), timeout=10000)
+    assert c._worker.warm_runs >= 1
+    band = band_of(1.0 / c.devicePixelRatioF())
+    w, h = c.width(), c.height()
+    x0, y0, x1, y1 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+    mx, my = w * WARM_MARGIN, h * WARM_MARGIN
+    # chunks holding a parcel that meets the grown view (found with shapely, not the canvas)
+    near = shapely.intersects(data.geoms, shapely.box(x0 - mx, y0 - my, x1 + mx, y1 + my))
+    chunk_of = np.searchsorted(data.chunk_offsets, np.arange(len(data)), "right") - 1
+    for ch in np.unique(chunk_of[near]):
+        assert data.cached(int(ch), band), ch
+    far = ~shapely.intersects(data.geoms, shapely.box(x0 - 3 * mx, y0 - 3 * my,
+                                                      x1 + 3 * mx, y1 + 3 * my))
+    far_chunks = set(chunk_of[far].tolist()) - set(chunk_of[~far].tolist())
+    assert far_chunks and not any(data.cached(ch, band) for ch in far_chunks)
+    c.shutdown()
+
+
+def test_a_new_request_interrupts_warming(monkeypatch, qtbot) -> None:
+    import threading
+    import time
+
+    from multiplan.gui.map_canvas import render
+
+    state = {"steps": 0, "closed": 0, "started": 0}
+
+    def endless(layers, view):  # a warm-up that would never end by itself
+        state["started"] += 1
+        try:
+            while True:
+                time.sleep(0.005)
+                state["steps"] += 1
+                yield 1
+        finally:
+            state["closed"] += 1
+
+    monkeypatch.setattr(render, "warm_steps", endless)
+    done: list[float] = []
+    got = threading.Event()
+    worker = render.RenderWorker(lambda job, img: (done.append(time.perf_counter()), got.set()))
+    data = VectorData.build(grid_squares(10))
+    spec = [LayerSpec("x", data, LayerStyle())]
+    try:
+        worker.submit(render.RenderJob(spec, View(500_600, 3_400_600, 2.0, 200, 200), 1))
+        assert got.wait(5)
+        qtbot.waitUntil(lambda: state["steps"] > 3, timeout=5000)
+        assert worker.busy() and worker.warming()
+        got.clear()
+        t0 = time.perf_counter()
+        worker.submit(render.RenderJob(spec, View(500_700, 3_400_600, 2.0, 200, 200), 2))
+        assert got.wait(5)
+        assert done[-1] - t0 < 0.5  # served at once, not after the warming
+        assert state["closed"] >= 1  # the first warm-up was ended, not merely paused
+        qtbot.waitUntil(lambda: state["started"] == 2, timeout=5000)  # a new one, new view
+    finally:
+        worker.stop()

@@ -6,6 +6,9 @@ few milliseconds. :class:`RenderWorker` runs renders on one background thread, a
 working on the newest request only, and hands finished images to a callback (the canvas
 connects it to a queued Qt signal so the image arrives in the UI thread).
 
+When idle after a map render, the worker builds the level-of-detail paths around that view
+(:func:`warm_steps`), in steps of a few milliseconds that any new request interrupts.
+
 No Qt widget is touched here: painting into a QImage is allowed off the UI thread.
 """
 
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -191,6 +194,23 @@ def draw_vector(p: QPainter, spec: LayerSpec, view: View,
             p.drawPath(path)
 
 
+#: Idle-time warming covers the view grown by this fraction of its size on every side.
+WARM_MARGIN = 0.5
+
+
+def warm_steps(layers: Sequence[LayerSpec], view: View) -> Iterator[int]:
+    """Build the paths a pan or a small move away from ``view`` would need, one batch per
+    ``next()`` (each a few milliseconds; see :meth:`VectorData.warm`), for the vector layers
+    of ``layers`` in order. Yields the number of chunks (or groups) built by each step."""
+    x0, y0, x1, y1 = view.bounds()
+    mx, my = (x1 - x0) * WARM_MARGIN, (y1 - y0) * WARM_MARGIN
+    around = (x0 - mx, y0 - my, x1 + mx, y1 + my)
+    band = band_of(view.device_upp)
+    for spec in layers:
+        if spec.selection is None and isinstance(spec.data, VectorData) and len(spec.data):
+            yield from spec.data.warm((x0, y0, x1, y1), around, band)
+
+
 #: Selection overlay look: translucent yellow fill, strong outline (as in desktop GIS).
 SELECTION_FILL = QColor(255, 230, 0, 110)
 SELECTION_PEN = QColor(230, 120, 0)
@@ -272,14 +292,24 @@ class RenderWorker:
 
     ``on_done(job, image)`` is called from the render thread; connect it to a queued Qt
     signal. A new request of a kind cancels the running one of that kind.
+
+    When a map render is done and nothing else is asked for, the thread warms the level-of-
+    detail caches around that view (:func:`warm_steps`) one short step at a time. Any new
+    request is taken before the next step (so it waits a few milliseconds at most): a map
+    request ends the warming, an overlay request pauses it. ``warm`` False turns this off.
     """
 
-    def __init__(self, on_done: Callable[[RenderJob, QImage], None]) -> None:
+    def __init__(self, on_done: Callable[[RenderJob, QImage], None], warm: bool = True) -> None:
         self._on_done = on_done
+        self.warm = warm
         self._cond = threading.Condition()
         self._pending: dict[str, RenderJob] = {}
         self._running: RenderJob | None = None
+        self._warming: Iterator[int] | None = None
         self._stop = False
+        #: finished warm-ups and warming steps taken (for tests and benchmarks)
+        self.warm_runs = 0
+        self.warm_steps = 0
         self._thread = threading.Thread(target=self._loop, name="multiplan-render",
                                         daemon=True)
         self._thread.start()
@@ -296,8 +326,14 @@ class RenderWorker:
             self._cond.notify()
 
     def busy(self) -> bool:
+        """Rendering, or about to, or warming caches."""
         with self._cond:
-            return bool(self._pending) or self._running is not None
+            return (bool(self._pending) or self._running is not None
+                    or self._warming is not None)
+
+    def warming(self) -> bool:
+        with self._cond:
+            return self._warming is not None
 
     def stop(self, timeout: float = 5.0) -> None:
         with self._cond:
@@ -310,17 +346,44 @@ class RenderWorker:
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout)
 
+    def _warm_step(self) -> None:
+        """One warming step (called with no request pending)."""
+        steps = self._warming
+        try:
+            next(steps)  # type: ignore[arg-type]
+            self.warm_steps += 1
+            return
+        except StopIteration:
+            self.warm_runs += 1
+        except Exception:
+            import logging
+
+            logging.getLogger(__name__).exception("cache warming failed")
+        with self._cond:
+            if self._warming is steps:
+                self._warming = None
+
     def _loop(self) -> None:
         while True:
             with self._cond:
-                while not self._pending and not self._stop:
+                while not self._pending and not self._stop and self._warming is None:
                     self._cond.wait()
                 if self._stop:
+                    self._warming = None
                     return
-                # overlays first: they are small and the user is waiting for them
-                kind = "overlay" if "overlay" in self._pending else next(iter(self._pending))
-                job = self._pending.pop(kind)
-                self._running = job
+                if not self._pending:
+                    job = None
+                else:
+                    # overlays first: they are small and the user is waiting for them
+                    kind = "overlay" if "overlay" in self._pending else next(iter(self._pending))
+                    job = self._pending.pop(kind)
+                    self._running = job
+                    if kind == "map":
+                        self._warming = None  # a new view: warming around the old one ends
+                    # (an overlay only pauses it: it resumes when the thread is idle again)
+            if job is None:
+                self._warm_step()
+                continue
             try:
                 t0 = time.perf_counter()
                 bg = BACKGROUND if job.kind == "map" else None
@@ -335,5 +398,8 @@ class RenderWorker:
                 image = None
             with self._cond:
                 self._running = None
+                if (image is not None and job.kind == "map" and self.warm
+                        and "map" not in self._pending and not self._stop):
+                    self._warming = warm_steps(job.layers, job.view)
             if image is not None and not job.cancel_event.is_set() and not self._stop:
                 self._on_done(job, image)

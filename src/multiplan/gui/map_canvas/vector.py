@@ -17,7 +17,12 @@ consecutive duplicates are dropped — a vectorised vertex-clustering simplifica
 moves a vertex by more than half a pixel. A polygon whose exterior collapses (smaller than a
 pixel) is drawn cheaply as one small square in its class colour; collapsed holes and
 sub-pixel lines are skipped. The resulting paths, one per (chunk, class), are cached per band
-in an LRU bounded by a total element budget.
+in an LRU bounded by a total element budget. The chunks a view needs that are not cached yet
+are built together, a batch of up to ``BATCH`` features at a time (one ``lod_records`` call, one
+byte buffer framed with numpy and one ``QDataStream`` for all their paths): a zoomed view's
+first render pays those overheads per batch, not per chunk and class. When the render thread
+is idle it warms the cache around the last view (:meth:`VectorData.warm`), so the next pan
+finds its paths built.
 
 Every step works on numpy arrays of at most a few thousand features at a time, so no single
 call holds the GIL for long (platform notes: PySide6 holds it while Qt draws).
@@ -60,6 +65,9 @@ STEP = 2000
 BATCH = 2048
 #: Path elements kept in the LOD cache per layer (≈ 24 bytes each in Qt).
 CACHE_BUDGET = 6_000_000
+#: Idle-time warming (:meth:`VectorData.warm`) builds paths only while the LOD cache holds
+#: less than this fraction of ``CACHE_BUDGET``.
+WARM_FILL = 0.5
 #: Points are drawn as squares of this many pixels.
 POINT_PX = 5.0
 
@@ -337,20 +345,65 @@ class VectorData:
                 size += int(offsets[units[j] + 1] - offsets[units[j]])
                 todo.append(units[j])
                 j += 1
-            built = self._build_many(offsets[todo], offsets[np.asarray(todo) + 1],
-                                     2.0 ** band)
-            with self._lock:
-                for u, cp in zip(todo, built, strict=True):
-                    key = (band, -1 - u if grouped else u)
-                    if key not in self._cache:
-                        self._cache[key] = cp
-                        self._cache_elements += cp.elements
-                while self._cache_elements > CACHE_BUDGET and len(self._cache) > 1:
-                    _, old = self._cache.popitem(last=False)
-                    self._cache_elements -= old.elements
-            for u, cp in zip(todo, built, strict=True):
-                yield u, cp
+            built = self._build_and_store(todo, band, grouped)
+            yield from zip(todo, built, strict=True)
             i = j
+
+    def _build_and_store(self, todo: list[int], band: int, grouped: bool) -> list[ChunkPaths]:
+        offsets = self.group_offsets if grouped else self.chunk_offsets
+        built = self._build_many(offsets[todo], offsets[np.asarray(todo, dtype=np.int64) + 1],
+                                 2.0 ** band)
+        with self._lock:
+            for u, cp in zip(todo, built, strict=True):
+                key = (band, -1 - u if grouped else u)
+                if key not in self._cache:
+                    self._cache[key] = cp
+                    self._cache_elements += cp.elements
+            while self._cache_elements > CACHE_BUDGET and len(self._cache) > 1:
+                _, old = self._cache.popitem(last=False)
+                self._cache_elements -= old.elements
+        return built
+
+    def warm(self, view_box: tuple[float, float, float, float],
+             around: tuple[float, float, float, float], band: int,
+             batch: int = BATCH) -> Iterator[int]:
+        """Build, ahead of need, the paths of the chunks meeting ``around`` at ``band`` —
+        what a pan away from ``view_box`` would draw — nearest to the view first.
+
+        A generator: each ``next()`` builds one batch (≤ ``batch`` features, a few
+        milliseconds) and yields the number of units built, so the caller can stop between
+        batches. Units are chunks, or groups when ``view_box`` itself is drawn by groups.
+        Warming stops while the cache holds more than ``WARM_FILL`` of its budget, so it never
+        evicts what is on screen.
+        """
+        grouped, _ = self.draw_units(view_box)
+        chunks = self.visible_chunks(around)
+        if not len(chunks):
+            return
+        units = np.unique(chunks // self.group) if grouped else chunks
+        offsets = self.group_offsets if grouped else self.chunk_offsets
+        # nearest first: distance of the unit's first chunk box centre to the view centre
+        first_chunk = units * self.group if grouped else units
+        cb = self.chunk_bounds[first_chunk]
+        vx, vy = (view_box[0] + view_box[2]) / 2, (view_box[1] + view_box[3]) / 2
+        d = np.hypot((cb[:, 0] + cb[:, 2]) / 2 - vx, (cb[:, 1] + cb[:, 3]) / 2 - vy)
+        todo = [int(u) for u in units[np.argsort(d, kind="stable")].tolist()
+                if not self.cached(int(u), band, grouped)]
+        i = 0
+        while i < len(todo):
+            if self.cache_elements() > WARM_FILL * CACHE_BUDGET:
+                return
+            part, size = [], 0
+            while i < len(todo) and size < batch:
+                u = todo[i]
+                i += 1
+                if self.cached(u, band, grouped):
+                    continue
+                part.append(u)
+                size += int(offsets[u + 1] - offsets[u])
+            if part:
+                self._build_and_store(part, band, grouped)
+                yield len(part)
 
     def cached_bands(self) -> set[int]:
         with self._lock:
