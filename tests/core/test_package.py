@@ -198,3 +198,49 @@ def test_public_comments_as_points_without_names_in_the_public_edition(tmp_path)
         sym = r.find("symbols/symbol")
         assert sym.get("type") == "marker"
         assert sym.find("layer").get("class") == "SimpleMarker"
+
+
+QGIS_PYTHON = Path("/usr/bin/python3")
+QGIS_SCRIPT = """
+import json, sys
+from qgis.core import QgsApplication, QgsVectorLayer
+app = QgsApplication([], False); app.initQgis()
+out = {}
+for name in sys.argv[2:]:
+    lyr = QgsVectorLayer(f"{sys.argv[1]}|layername={name}", name, "ogr")
+    r = lyr.renderer()
+    cats = r.categories() if hasattr(r, "categories") else []
+    out[name] = {"valid": lyr.isValid(), "count": lyr.featureCount(),
+                 "renderer": r.type(), "attr": getattr(r, "classAttribute", lambda: None)(),
+                 "cats": [[c.value(), c.label(), list(c.symbol().color().getRgb()[:3])]
+                          for c in cats]}
+print(json.dumps(out, ensure_ascii=False))
+"""
+
+
+def _has_qgis() -> bool:
+    if not QGIS_PYTHON.exists():
+        return False
+    return subprocess.run([str(QGIS_PYTHON), "-c", "import qgis.core"], capture_output=True,
+                          check=False).returncode == 0
+
+
+@pytest.mark.skipif(not _has_qgis(), reason="QGIS (Debian python3-qgis) is not installed")
+def test_qgis_opens_the_package_styled(package) -> None:
+    """Where QGIS is installed, QGIS itself loads each layer with the default style stored
+    in layer_styles: the land-use layer categorized by code in the official colours."""
+    import json
+    import os
+
+    _, path, _, _ = package
+    proc = subprocess.run([str(QGIS_PYTHON), "-c", QGIS_SCRIPT, str(path), "GHYDYH", "SSKJ"],
+                          capture_output=True, text=True, check=False, timeout=120,
+                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    land = got["GHYDYH"]
+    assert land["valid"] and land["renderer"] == "categorizedSymbol"
+    assert land["attr"] == "YDYHFLDM"
+    assert {v: (label, tuple(rgb)) for v, label, rgb in land["cats"]} == {
+        code: (LABELS[code], OFFICIAL[code]) for code in OFFICIAL}
+    assert got["SSKJ"]["valid"] and got["SSKJ"]["renderer"] == "categorizedSymbol"
