@@ -2,7 +2,9 @@
 
 The UI thread only blits: layers are rendered by a :class:`RenderWorker` thread into an image
 per view. Panning and zooming move and scale the last image at once; a new render is
-requested when the gesture settles and replaces the image when it is ready. The selection is
+requested when the gesture settles and replaces the image when it is ready; while the user
+pauses, the same thread builds the level-of-detail paths around the view, so the next pan or
+small move draws from cache (a new request waits for one short step at most). The selection is
 drawn by the same thread into a separate transparent overlay image, so selecting never
 re-renders the layers; a highlight (a few features, e.g. the identified one) is painted
 directly by the UI thread.
