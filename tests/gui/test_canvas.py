@@ -403,7 +403,8 @@ def test_a_150k_row_attribute_table_opens_at_once(qtbot) -> None:
 
 def test_idle_canvas_warms_the_paths_around_the_view(qtbot) -> None:
     """After a render the idle render thread builds the chunks a pan would need (the view
-    grown by half its size on each side), and not the far ones."""
+    grown by half its size on each side) and a zoom in would need (one band finer), and not
+    the far ones."""
     from multiplan.gui.map_canvas.render import WARM_MARGIN
 
     c = MapCanvas()
@@ -429,6 +430,9 @@ def test_idle_canvas_warms_the_paths_around_the_view(qtbot) -> None:
     chunk_of = np.searchsorted(data.chunk_offsets, np.arange(len(data)), "right") - 1
     for ch in np.unique(chunk_of[near]):
         assert data.cached(int(ch), band), ch
+    # a zoom in would find the view's chunks built one band finer
+    inside = shapely.intersects(data.geoms, shapely.box(x0, y0, x1, y1))
+    assert all(data.cached(int(ch), band - 1) for ch in np.unique(chunk_of[inside]))
     far = ~shapely.intersects(data.geoms, shapely.box(x0 - 3 * mx, y0 - 3 * my,
                                                       x1 + 3 * mx, y1 + 3 * my))
     far_chunks = set(chunk_of[far].tolist()) - set(chunk_of[~far].tolist())

@@ -199,16 +199,24 @@ WARM_MARGIN = 0.5
 
 
 def warm_steps(layers: Sequence[LayerSpec], view: View) -> Iterator[int]:
-    """Build the paths a pan or a small move away from ``view`` would need, one batch per
-    ``next()`` (each a few milliseconds; see :meth:`VectorData.warm`), for the vector layers
-    of ``layers`` in order. Yields the number of chunks (or groups) built by each step."""
-    x0, y0, x1, y1 = view.bounds()
+    """Build the paths the next move away from ``view`` would need, one batch per ``next()``
+    (each a few milliseconds; see :meth:`VectorData.warm`), for the vector layers of
+    ``layers``: first a pan (the view grown by ``WARM_MARGIN`` per side, this zoom band),
+    then a zoom in (the view, one band finer), then a zoom out (the grown view, one band
+    coarser). Yields the number of chunks (or groups) built by each step."""
+    x0, y0, x1, y1 = box = view.bounds()
     mx, my = (x1 - x0) * WARM_MARGIN, (y1 - y0) * WARM_MARGIN
     around = (x0 - mx, y0 - my, x1 + mx, y1 + my)
     band = band_of(view.device_upp)
-    for spec in layers:
-        if spec.selection is None and isinstance(spec.data, VectorData) and len(spec.data):
-            yield from spec.data.warm((x0, y0, x1, y1), around, band)
+    vectors = [s.data for s in layers
+               if s.selection is None and isinstance(s.data, VectorData) and len(s.data)]
+    for data in vectors:
+        yield from data.warm(box, around, band)
+    for data in vectors:
+        if not data.draw_units(box)[0]:  # zoomed in far enough to draw by chunks
+            yield from data.warm(box, box, band - 1)
+    for data in vectors:
+        yield from data.warm(around, around, band + 1)
 
 
 #: Selection overlay look: translucent yellow fill, strong outline (as in desktop GIS).

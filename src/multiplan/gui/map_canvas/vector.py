@@ -21,8 +21,9 @@ in an LRU bounded by a total element budget. The chunks a view needs that are no
 are built together, a batch of up to ``BATCH`` features at a time (one ``lod_records`` call, one
 byte buffer framed with numpy and one ``QDataStream`` for all their paths): a zoomed view's
 first render pays those overheads per batch, not per chunk and class. When the render thread
-is idle it warms the cache around the last view (:meth:`VectorData.warm`), so the next pan
-finds its paths built.
+is idle it warms the cache around the last view and one band finer and coarser
+(:meth:`VectorData.warm`, ``render.warm_steps``), so the next pan or zoom step finds its paths
+built.
 
 Every step works on numpy arrays of at most a few thousand features at a time, so no single
 call holds the GIL for long (platform notes: PySide6 holds it while Qt draws).
