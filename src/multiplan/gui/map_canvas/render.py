@@ -317,7 +317,7 @@ class RenderWorker:
         self._stop = False
         #: finished warm-ups and warming steps taken (for tests and benchmarks)
         self.warm_runs = 0
-        self.warm_steps = 0
+        self.warm_step_count = 0
         self._thread = threading.Thread(target=self._loop, name="multiplan-render",
                                         daemon=True)
         self._thread.start()
@@ -359,7 +359,7 @@ class RenderWorker:
         steps = self._warming
         try:
             next(steps)  # type: ignore[arg-type]
-            self.warm_steps += 1
+            self.warm_step_count += 1
             return
         except StopIteration:
             self.warm_runs += 1
