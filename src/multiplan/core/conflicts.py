@@ -77,11 +77,11 @@ from .errors import MultiplanError, ProjectError, StandardsError
 from .layers import CONTROL_LINE_ROLES, LEVELS, ROLES, LayerRecord
 from .project import (
     Project,
-    _drop_gpkg_table,
     _now,
-    _register_attributes_table,
-    _rename_gpkg_table,
-    _table_exists,
+    drop_gpkg_table,
+    register_attributes_table,
+    rename_gpkg_table,
+    table_exists,
 )
 from .tasks import Task, ensure_task
 
@@ -1205,9 +1205,9 @@ def _ensure_tables(project: Project) -> None:
     """Create the register tables on first use (a project without them is simply a project
     where conflicts were never detected, so no schema migration is needed)."""
     with contextlib.closing(project.connect()) as conn:
-        have_reg = _table_exists(conn, REGISTER_TABLE)
-        have_runs = _table_exists(conn, RUNS_TABLE)
-        have_rules = _table_exists(conn, RULES_TABLE)
+        have_reg = table_exists(conn, REGISTER_TABLE)
+        have_runs = table_exists(conn, RUNS_TABLE)
+        have_rules = table_exists(conn, RULES_TABLE)
         indexes = {r[0] for r in conn.execute(
             "SELECT name FROM sqlite_master WHERE type='index' AND tbl_name=?",
             (REGISTER_TABLE,))}
@@ -1227,12 +1227,12 @@ def _ensure_tables(project: Project) -> None:
                                 layer_options={"SPATIAL_INDEX": "YES", "FID": "fid"})
     try:
         with project.transaction() as conn:
-            if tmp is not None and not _table_exists(conn, REGISTER_TABLE):
-                _rename_gpkg_table(conn, tmp, REGISTER_TABLE)
+            if tmp is not None and not table_exists(conn, REGISTER_TABLE):
+                rename_gpkg_table(conn, tmp, REGISTER_TABLE)
                 conn.execute("UPDATE gpkg_contents SET description = ? WHERE table_name = ?",
                              ("multiplan conflict register (差异图斑)", REGISTER_TABLE))
             elif tmp is not None:
-                _drop_gpkg_table(conn, tmp)
+                drop_gpkg_table(conn, tmp)
             # (pair, fid) indexes: a re-check finds an edited feature's rows without a scan;
             # both lead with the pair so the planner never scans a whole pair by mistake
             for name, sql in _REGISTER_INDEXES.items():
@@ -1241,7 +1241,7 @@ def _ensure_tables(project: Project) -> None:
     except BaseException:
         if tmp is not None:
             with contextlib.suppress(Exception), project.transaction() as conn:
-                _drop_gpkg_table(conn, tmp)
+                drop_gpkg_table(conn, tmp)
         raise
 
 
@@ -1249,14 +1249,14 @@ def _create_meta_tables(conn: sqlite3.Connection) -> None:
     cols = ", ".join(f'"{c}" {t}' for c, t in _RUN_COLUMNS)
     conn.execute(f'CREATE TABLE IF NOT EXISTS "{RUNS_TABLE}" ('
                  f'"fid" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, {cols})')
-    _register_attributes_table(conn, RUNS_TABLE, "multiplan conflict runs (差异图斑检测)")
+    register_attributes_table(conn, RUNS_TABLE, "multiplan conflict runs (差异图斑检测)")
     conn.execute(f'CREATE TABLE IF NOT EXISTS "{RULES_TABLE}" ('
                  '"fid" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, '
                  '"rule_version" TEXT NOT NULL, "rule_id" TEXT NOT NULL, '
                  '"conflict_type" TEXT, "type_name" TEXT, "type_name_en" TEXT, '
                  '"severity" TEXT, "resolution" TEXT, "message_zh" TEXT, '
                  '"message_en" TEXT, "basis" TEXT, UNIQUE ("rule_version", "rule_id"))')
-    _register_attributes_table(conn, RULES_TABLE, "multiplan conflict rules in use")
+    register_attributes_table(conn, RULES_TABLE, "multiplan conflict rules in use")
 
 
 def _fingerprint(conn: sqlite3.Connection, table: str) -> str:
@@ -1265,7 +1265,7 @@ def _fingerprint(conn: sqlite3.Connection, table: str) -> str:
     row = conn.execute("SELECT last_change FROM gpkg_contents WHERE table_name = ?",
                        (table,)).fetchone()
     cnt = None
-    if _table_exists(conn, "gpkg_ogr_contents"):
+    if table_exists(conn, "gpkg_ogr_contents"):
         r = conn.execute("SELECT feature_count FROM gpkg_ogr_contents WHERE "
                          "lower(table_name) = lower(?)", (table,)).fetchone()
         cnt = r[0] if r else None
@@ -1306,7 +1306,7 @@ def _bulk_mode(conn: sqlite3.Connection) -> Iterator[_Bulk]:
     geom_col = _geometry_column(conn, REGISTER_TABLE)
     bulk = _Bulk(f"rtree_{REGISTER_TABLE}_{geom_col}")
     row = conn.execute("SELECT feature_count FROM gpkg_ogr_contents WHERE lower(table_name) = "
-                       "lower(?)", (REGISTER_TABLE,)).fetchone() if _table_exists(
+                       "lower(?)", (REGISTER_TABLE,)).fetchone() if table_exists(
         conn, "gpkg_ogr_contents") else None
     bulk.count0 = row[0] if row and row[0] is not None else conn.execute(
         f'SELECT count(*) FROM "{REGISTER_TABLE}"').fetchone()[0]
@@ -1348,7 +1348,7 @@ def _insert_rows(conn: sqlite3.Connection, bulk: _Bulk, frame: gpd.GeoDataFrame,
     conn.executemany(f'INSERT INTO "{REGISTER_TABLE}" ({names}) VALUES ({marks})', rows)
     bulk.delta += n
     rtree = bulk.rtree
-    if _table_exists(conn, rtree):
+    if table_exists(conn, rtree):
         o = _serpentine_order(bounds)
         b = bounds[o]
         conn.executemany(f'INSERT OR REPLACE INTO "{rtree}" VALUES (?, ?, ?, ?, ?)',
@@ -1385,7 +1385,7 @@ def _delete_rows(conn: sqlite3.Connection, bulk: _Bulk, where: str,
     rtree = bulk.rtree
     total = (bulk.count0 or 0) + bulk.delta
     bulk.delta -= len(fids)
-    have_rtree = _table_exists(conn, rtree)
+    have_rtree = table_exists(conn, rtree)
     if len(fids) == total:
         conn.execute(f'DELETE FROM "{REGISTER_TABLE}"')
         if have_rtree:
@@ -1443,7 +1443,7 @@ def _update_extent(conn: sqlite3.Connection, grow: np.ndarray | None = None) -> 
                    max(old[2], float(grow[:, 2].max())), max(old[3], float(grow[:, 3].max())))
         else:
             ext = tuple(old)
-    elif _table_exists(conn, rtree):
+    elif table_exists(conn, rtree):
         ext = conn.execute(f'SELECT min(minx), min(miny), max(maxx), max(maxy) FROM "{rtree}"'
                            ).fetchone()
     else:
@@ -1588,7 +1588,7 @@ def _store_runs(project: Project, runs: list[ConflictRun], rules: RuleTable,
     pairs = [(r.layer_a, r.layer_b) for r in runs]
     new_rows = sum(len(r.register) for r in runs)
     with contextlib.closing(project.connect()) as conn:
-        have = _table_exists(conn, REGISTER_TABLE)
+        have = table_exists(conn, REGISTER_TABLE)
         keep = 0
         if have:
             where, params = _pairs_where(pairs)
@@ -1675,9 +1675,9 @@ def _swap_register(project: Project, runs: list[ConflictRun], rules: RuleTable,
                             layer_options={"SPATIAL_INDEX": "YES", "FID": "fid"})
     try:
         with project.transaction() as conn:
-            if _table_exists(conn, REGISTER_TABLE):
-                _drop_gpkg_table(conn, REGISTER_TABLE)
-            _rename_gpkg_table(conn, tmp, REGISTER_TABLE)
+            if table_exists(conn, REGISTER_TABLE):
+                drop_gpkg_table(conn, REGISTER_TABLE)
+            rename_gpkg_table(conn, tmp, REGISTER_TABLE)
             conn.execute("UPDATE gpkg_contents SET description = ? WHERE table_name = ?",
                          ("multiplan conflict register (差异图斑)", REGISTER_TABLE))
             for name, sql in _REGISTER_INDEXES.items():
@@ -1687,7 +1687,7 @@ def _swap_register(project: Project, runs: list[ConflictRun], rules: RuleTable,
             _finish_store(conn, project, runs, rules)
     except BaseException:
         with contextlib.suppress(Exception), project.transaction() as conn:
-            _drop_gpkg_table(conn, tmp)
+            drop_gpkg_table(conn, tmp)
         raise
 
 
@@ -1761,7 +1761,7 @@ def _rtree_candidates(conn: sqlite3.Connection, table: str, bounds: np.ndarray) 
 def read_runs(project: Project) -> list[dict[str, Any]]:
     """The stored run records (one per layer pair)."""
     with contextlib.closing(project.connect()) as conn:
-        if not _table_exists(conn, RUNS_TABLE):
+        if not table_exists(conn, RUNS_TABLE):
             return []
         rows = conn.execute(f'SELECT * FROM "{RUNS_TABLE}" ORDER BY "fid"').fetchall()
     out = []
@@ -2005,7 +2005,7 @@ def replace_external_entries(target: Project | sqlite3.Connection, source: str,
         _ensure_tables(target)
         with target.transaction() as conn:
             return _replace_external(conn, source, rows, rule_version, rules)
-    if not _table_exists(target, REGISTER_TABLE):
+    if not table_exists(target, REGISTER_TABLE):
         raise ConflictError("conflicts.no_register", "差异图斑登记表不存在",
                             "the conflict register does not exist (call ensure_register "
                             "before the transaction)")
@@ -2044,7 +2044,7 @@ def _stored_rule_messages(project: Project, rule_ids: Iterable[str]
     if not ids:
         return {}
     with contextlib.closing(project.connect()) as conn:
-        if not _table_exists(conn, RULES_TABLE):
+        if not table_exists(conn, RULES_TABLE):
             return {}
         got = conn.execute(
             f'SELECT "rule_id", "conflict_type", "type_name", "severity", "resolution", '
@@ -2063,7 +2063,7 @@ def read_register(project: Project, layer_a: str | None = None,
     import pyogrio
 
     with contextlib.closing(project.connect()) as conn:
-        if not _table_exists(conn, REGISTER_TABLE):
+        if not table_exists(conn, REGISTER_TABLE):
             cols = {c: [] for c in _REG_NAMES}
             return gpd.GeoDataFrame(cols, geometry=gpd.GeoSeries([], crs=project.epsg))
     where = None
@@ -2455,16 +2455,16 @@ def _write_merged(project: Project, merged: MergedMap) -> None:
                             layer_options={"SPATIAL_INDEX": "YES", "FID": "fid"})
     try:
         with project.transaction() as conn:
-            if _table_exists(conn, MERGED_TABLE):
-                _drop_gpkg_table(conn, MERGED_TABLE)
-            _rename_gpkg_table(conn, tmp, MERGED_TABLE)
+            if table_exists(conn, MERGED_TABLE):
+                drop_gpkg_table(conn, MERGED_TABLE)
+            rename_gpkg_table(conn, tmp, MERGED_TABLE)
             conn.execute("UPDATE gpkg_contents SET description = ? WHERE table_name = ?",
                          ("multiplan proposed merged 一张图 (by precedence; 待定 flagged)",
                           MERGED_TABLE))
             project._audit(conn, "conflicts.merge", MERGED_TABLE, merged.summary())
     except BaseException:
         with contextlib.suppress(Exception), project.transaction() as conn:
-            _drop_gpkg_table(conn, tmp)
+            drop_gpkg_table(conn, tmp)
         raise
 
 

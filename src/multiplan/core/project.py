@@ -118,7 +118,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _register_attributes_table(conn: sqlite3.Connection, table: str, description: str) -> None:
+def register_attributes_table(conn: sqlite3.Connection, table: str, description: str) -> None:
     conn.execute(
         "INSERT OR REPLACE INTO gpkg_contents (table_name, data_type, identifier, description)"
         " VALUES (?, 'attributes', ?, ?)", (table, table, description))
@@ -130,10 +130,10 @@ def _create_tables(conn: sqlite3.Connection) -> None:
     conn.execute('CREATE TABLE IF NOT EXISTS "mp_settings" ('
                  '"fid" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, '
                  '"key" TEXT NOT NULL UNIQUE, "value" TEXT NOT NULL)')
-    _register_attributes_table(conn, "mp_settings", "multiplan project settings")
+    register_attributes_table(conn, "mp_settings", "multiplan project settings")
     conn.execute(f'CREATE TABLE IF NOT EXISTS "mp_layers" ('
                  f'"fid" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, {cols})')
-    _register_attributes_table(conn, "mp_layers", "multiplan layer registry")
+    register_attributes_table(conn, "mp_layers", "multiplan layer registry")
     auditmod.create_tables(conn)
 
 
@@ -144,7 +144,7 @@ def _create_audit_table(conn: sqlite3.Connection) -> None:
                  '"fid" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, '
                  '"time" TEXT NOT NULL, "actor" TEXT, "action" TEXT NOT NULL, '
                  '"target" TEXT, "detail" TEXT)')
-    _register_attributes_table(conn, "mp_audit", "multiplan audit log")
+    register_attributes_table(conn, "mp_audit", "multiplan audit log")
 
 
 def _migrate_1_to_2(conn: sqlite3.Connection, actor: str | None) -> None:
@@ -577,7 +577,7 @@ class Project:
         if geom_type:
             kwargs["geometry_type"] = geom_type
         with contextlib.closing(self.connect()) as conn:
-            had_extensions = _table_exists(conn, "gpkg_extensions")
+            had_extensions = table_exists(conn, "gpkg_extensions")
             had_srs = [r[0] for r in conn.execute("SELECT srs_id FROM gpkg_spatial_ref_sys")]
         try:
             pyogrio.write_dataframe(gdf, self.gpkg, layer=tmp, driver="GPKG",
@@ -587,7 +587,7 @@ class Project:
             # GDAL may have created the table, gpkg_extensions and an SRS row before
             # failing: leave no trace of any of them
             with contextlib.suppress(Exception), self.transaction() as conn:
-                _drop_gpkg_table(conn, tmp)
+                drop_gpkg_table(conn, tmp)
                 if not had_extensions and not conn.execute(
                         "SELECT count(*) FROM gpkg_extensions").fetchone()[0]:
                     conn.execute("DROP TABLE gpkg_extensions")
@@ -606,10 +606,10 @@ class Project:
             record.imported_at = record.imported_at or _now()
             with self.transaction() as conn:
                 if exists:
-                    _drop_gpkg_table(conn, record.name)
+                    drop_gpkg_table(conn, record.name)
                     conn.execute('DELETE FROM "mp_layers" WHERE lower("name") = lower(?)',
                                  (record.name,))
-                _rename_gpkg_table(conn, tmp, record.name)
+                rename_gpkg_table(conn, tmp, record.name)
                 row = record.to_row()
                 keys = ", ".join(f'"{k}"' for k in row)
                 conn.execute(f'INSERT INTO "mp_layers" ({keys}) VALUES '
@@ -619,7 +619,7 @@ class Project:
                              "sha256": record.source_sha256})
         except BaseException:
             with contextlib.suppress(Exception), self.transaction() as conn:
-                _drop_gpkg_table(conn, tmp)
+                drop_gpkg_table(conn, tmp)
             raise
         return record
 
@@ -630,7 +630,7 @@ class Project:
             old = conn.execute('SELECT "kind" FROM "mp_layers" WHERE lower("name") = lower(?)',
                                (record.name,)).fetchone()
             if old is not None and old[0] == "vector":
-                _drop_gpkg_table(conn, record.name)
+                drop_gpkg_table(conn, record.name)
             conn.execute('DELETE FROM "mp_layers" WHERE lower("name") = lower(?)',
                          (record.name,))
             row = record.to_row()
@@ -646,7 +646,7 @@ class Project:
         rec = self.layer(name)
         with self.transaction() as conn:
             if rec.kind == "vector":
-                _drop_gpkg_table(conn, name)
+                drop_gpkg_table(conn, name)
             conn.execute('DELETE FROM "mp_layers" WHERE "name" = ?', (name,))
             self._audit(conn, "layer.remove", name, None)
         if rec.kind == "raster" and rec.raster_path:
@@ -687,40 +687,40 @@ def _package_version() -> str:
     return __version__
 
 
-def _gpkg_geometry_column(conn: sqlite3.Connection, table: str) -> str | None:
+def gpkg_geometry_column(conn: sqlite3.Connection, table: str) -> str | None:
     row = conn.execute("SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?",
                        (table,)).fetchone()
     return row[0] if row else None
 
 
-def _stored_table_name(conn: sqlite3.Connection, table: str) -> str:
+def stored_table_name(conn: sqlite3.Connection, table: str) -> str:
     """The table's name as stored (SQLite matches table names ignoring case)."""
     row = conn.execute("SELECT name FROM sqlite_master WHERE type='table' "
                        "AND lower(name) = lower(?)", (table,)).fetchone()
     return row[0] if row else table
 
 
-def _drop_gpkg_table(conn: sqlite3.Connection, table: str) -> None:
+def drop_gpkg_table(conn: sqlite3.Connection, table: str) -> None:
     """Drop a GeoPackage feature table with its rtree index and metadata rows."""
-    table = _stored_table_name(conn, table)
-    geom = _gpkg_geometry_column(conn, table)
+    table = stored_table_name(conn, table)
+    geom = gpkg_geometry_column(conn, table)
     if geom:
         conn.execute(f'DROP TABLE IF EXISTS "rtree_{table}_{geom}"')
     conn.execute(f'DROP TABLE IF EXISTS "{table}"')
     for meta in ("gpkg_geometry_columns", "gpkg_ogr_contents", "gpkg_contents"):
         conn.execute(f"DELETE FROM {meta} WHERE lower(table_name) = lower(?)", (table,))
-    if _table_exists(conn, "gpkg_extensions"):
+    if table_exists(conn, "gpkg_extensions"):
         conn.execute("DELETE FROM gpkg_extensions WHERE lower(table_name) = lower(?)", (table,))
 
 
-def _table_exists(conn: sqlite3.Connection, table: str) -> bool:
+def table_exists(conn: sqlite3.Connection, table: str) -> bool:
     return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
                         (table,)).fetchone() is not None
 
 
-def _rename_gpkg_table(conn: sqlite3.Connection, old: str, new: str) -> None:
+def rename_gpkg_table(conn: sqlite3.Connection, old: str, new: str) -> None:
     """Rename a GDAL-written GeoPackage feature table (table, rtree, triggers, metadata)."""
-    geom = _gpkg_geometry_column(conn, old)
+    geom = gpkg_geometry_column(conn, old)
     triggers = conn.execute(
         "SELECT name, sql FROM sqlite_master WHERE type='trigger' AND tbl_name IN (?, ?)",
         (old, f"rtree_{old}_{geom}" if geom else old)).fetchall()
@@ -734,7 +734,7 @@ def _rename_gpkg_table(conn: sqlite3.Connection, old: str, new: str) -> None:
     for meta in ("gpkg_contents", "gpkg_geometry_columns", "gpkg_ogr_contents"):
         conn.execute(f"UPDATE {meta} SET table_name = ? WHERE table_name = ?", (new, old))
     conn.execute("UPDATE gpkg_contents SET identifier = ? WHERE table_name = ?", (new, new))
-    if _table_exists(conn, "gpkg_extensions"):
+    if table_exists(conn, "gpkg_extensions"):
         conn.execute("UPDATE gpkg_extensions SET table_name = ? WHERE table_name = ?",
                      (new, old))
     for name, sql in triggers:

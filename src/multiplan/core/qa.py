@@ -78,10 +78,10 @@ from .layers import ROLES, LayerRecord
 from .overlay import is_sliver, overlay_intersection, polygonal_parts, sliver_metrics
 from .project import (
     Project,
-    _drop_gpkg_table,
     _now,
-    _register_attributes_table,
-    _table_exists,
+    drop_gpkg_table,
+    register_attributes_table,
+    table_exists,
 )
 from .tasks import Cancelled, Task, ensure_task
 
@@ -2377,8 +2377,8 @@ def _write_feature_table(conn: sqlite3.Connection, name: str, frame: gpd.GeoData
     metadata rows, inside the caller's transaction (the same DDL GDAL writes, so GDAL and
     QGIS read and edit it as their own). Plain SQL: writing through GDAL would need a
     temporary table and a rename per table, ≈0.3 s each (renaming the R-tree dominates)."""
-    if _table_exists(conn, name):
-        _drop_gpkg_table(conn, name)
+    if table_exists(conn, name):
+        drop_gpkg_table(conn, name)
     cols = [c for c in frame.columns if c != frame.geometry.name]
     decl = "".join(f', "{c}" {_sql_type(frame[c])}' for c in cols)
     conn.execute(f'CREATE TABLE "{name}" ("fid" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, '
@@ -2412,7 +2412,7 @@ def _write_feature_table(conn: sqlite3.Connection, name: str, frame: gpd.GeoData
                  "'http://www.geopackage.org/spec120/#extension_rtree', 'write-only')", (name,))
     for t in _TRIGGERS:
         conn.execute(t.format(t=name, r=rtree))
-    if _table_exists(conn, "gpkg_ogr_contents"):
+    if table_exists(conn, "gpkg_ogr_contents"):
         conn.execute("INSERT OR REPLACE INTO gpkg_ogr_contents (table_name, feature_count) "
                      "VALUES (?, ?)", (name, len(frame)))
         for t in _COUNT_TRIGGERS:
@@ -2425,12 +2425,12 @@ def _write_attribute_table(conn: sqlite3.Connection, name: str, df: pd.DataFrame
     for c in df.columns:
         kind = df[c].dtype.kind
         cols.append((c, "INTEGER" if kind in "iub" else "REAL" if kind == "f" else "TEXT"))
-    if _table_exists(conn, name):
+    if table_exists(conn, name):
         conn.execute(f'DROP TABLE "{name}"')
     decl = ", ".join(f'"{c}" {t}' for c, t in cols)
     conn.execute(f'CREATE TABLE "{name}" ("fid" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL'
                  f'{", " + decl if decl else ""})')
-    _register_attributes_table(conn, name, description)
+    register_attributes_table(conn, name, description)
     if len(df) and cols:
         marks = ", ".join("?" for _ in cols)
         names = ", ".join(f'"{c}"' for c, _ in cols)
@@ -2487,7 +2487,7 @@ def store_run(ctx: CheckContext, run: CheckRun) -> None:
     ran = [r.id for r in run.results]
     new = _with_townships(ctx, run.findings())
     with contextlib.closing(project.connect()) as conn:
-        have = _table_exists(conn, ERRORS_TABLE)
+        have = table_exists(conn, ERRORS_TABLE)
     if have:
         marks = ", ".join(f"'{c}'" for c in ran)
         old = pyogrio.read_dataframe(project.gpkg, layer=ERRORS_TABLE,
@@ -2519,7 +2519,7 @@ def store_run(ctx: CheckContext, run: CheckRun) -> None:
         cols = ", ".join(f'"{c}" {t}' for c, t in _RUN_COLUMNS)
         conn.execute(f'CREATE TABLE IF NOT EXISTS "{RUNS_TABLE}" ('
                      f'"fid" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, {cols})')
-        _register_attributes_table(conn, RUNS_TABLE, "multiplan 质检 runs (one row per check)")
+        register_attributes_table(conn, RUNS_TABLE, "multiplan 质检 runs (one row per check)")
         for r in run.results:
             conn.execute(f'DELETE FROM "{RUNS_TABLE}" WHERE "check_id" = ?', (r.id,))
             row = (r.id, run.run_id, r.group, r.zh, r.en, r.status, int(r.blocking),
@@ -2567,7 +2567,7 @@ def read_errors(project: Project, check_id: str | None = None) -> gpd.GeoDataFra
     import pyogrio
 
     with contextlib.closing(project.connect()) as conn:
-        if not _table_exists(conn, ERRORS_TABLE):
+        if not table_exists(conn, ERRORS_TABLE):
             return gpd.GeoDataFrame({c: [] for c in FINDING_COLUMNS},
                                     geometry=gpd.GeoSeries([], crs=project.epsg))
     where = None
@@ -2580,7 +2580,7 @@ def read_errors(project: Project, check_id: str | None = None) -> gpd.GeoDataFra
 def read_runs(project: Project) -> list[dict[str, Any]]:
     """The stored per-check summary rows, in the table's check order."""
     with contextlib.closing(project.connect()) as conn:
-        if not _table_exists(conn, RUNS_TABLE):
+        if not table_exists(conn, RUNS_TABLE):
             return []
         rows = [dict(r) for r in conn.execute(f'SELECT * FROM "{RUNS_TABLE}"')]
     order = {c["id"]: k for k, c in enumerate(load_params().checks)}

@@ -58,7 +58,7 @@ import shapely
 
 from .commands import same_attrs
 from .errors import MultiplanError
-from .project import Project, _register_attributes_table, _table_exists
+from .project import Project, register_attributes_table, table_exists
 
 __all__ = [
     "COMMITTEE_OUTCOMES",
@@ -192,7 +192,7 @@ def _ensure_tables(conn: sqlite3.Connection) -> None:
             (DECISIONS_TABLE, _DECISION_COLUMNS,
              "multiplan review decisions (append-only; latest row per conflict_id wins)"),
             (COMMITTEE_TABLE, _COMMITTEE_COLUMNS, "multiplan review committee sign-off")):
-        if _table_exists(conn, table):
+        if table_exists(conn, table):
             have = {r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')}
             for c, t in cols:  # columns added since the table was first written
                 if c not in have:
@@ -204,7 +204,7 @@ def _ensure_tables(conn: sqlite3.Connection) -> None:
                      f'NOT NULL, {body})')
         if table == DECISIONS_TABLE:
             conn.execute(f'CREATE INDEX "{table}_id" ON "{table}" ("conflict_id", "fid")')
-        _register_attributes_table(conn, table, desc)
+        register_attributes_table(conn, table, desc)
 
 
 def _kind_of_id(item_id: str) -> str:
@@ -231,12 +231,12 @@ def _lookup_item(conn: sqlite3.Connection, item_id: str) -> tuple[str, str] | No
     """(kind, key) of the current item ``item_id``, or None if there is none. The key of a
     register piece is its conflict type (a decision on a C6 piece does not carry over to
     whatever the piece becomes); of a 质检 finding see :func:`_qa_key`."""
-    if _table_exists(conn, "mp_conflicts"):
+    if table_exists(conn, "mp_conflicts"):
         row = conn.execute('SELECT "severity", "conflict_type" FROM "mp_conflicts" '
                            'WHERE "conflict_id" = ?', (item_id,)).fetchone()
         if row is not None:
             return None if row[0] == CONSISTENT else (_kind_of_id(item_id), str(row[1]))
-    if _table_exists(conn, "mp_qa_errors"):
+    if table_exists(conn, "mp_qa_errors"):
         cols = ", ".join(f'"{c}"' for c in _QA_KEY_COLUMNS)
         row = conn.execute(f'SELECT {cols} FROM "mp_qa_errors" WHERE "error_id" = ?',
                            (item_id,)).fetchone()
@@ -301,7 +301,7 @@ def decide(project: Project, item_id: str, status: str, *, reviewer: str, commen
 
 def _read_table(project: Project, table: str) -> pd.DataFrame:
     with contextlib.closing(project.connect()) as conn:
-        if not _table_exists(conn, table):
+        if not table_exists(conn, table):
             return pd.DataFrame()
         return pd.read_sql_query(f'SELECT * FROM "{table}" ORDER BY "fid"', conn)
 
@@ -310,11 +310,11 @@ def _current_keys(project: Project) -> dict[str, str]:
     """id → key of every current review item (see :func:`_lookup_item`)."""
     keys: dict[str, str] = {}
     with contextlib.closing(project.connect()) as conn:
-        if _table_exists(conn, "mp_conflicts"):
+        if table_exists(conn, "mp_conflicts"):
             keys.update((r[0], str(r[1])) for r in conn.execute(
                 'SELECT "conflict_id", "conflict_type" FROM "mp_conflicts" '
                 'WHERE "severity" <> ?', (CONSISTENT,)))
-        if _table_exists(conn, "mp_qa_errors"):
+        if table_exists(conn, "mp_qa_errors"):
             cols = ", ".join(f'"{c}"' for c in _QA_KEY_COLUMNS)
             keys.update((r[0], _qa_key(*r[1:])) for r in conn.execute(
                 f'SELECT "error_id", {cols} FROM "mp_qa_errors"'))
@@ -754,7 +754,7 @@ def _register_row(project: Project, item_id: str) -> dict[str, Any]:
     import pyogrio
 
     with contextlib.closing(project.connect()) as conn:
-        have = _table_exists(conn, "mp_conflicts") and conn.execute(
+        have = table_exists(conn, "mp_conflicts") and conn.execute(
             'SELECT 1 FROM "mp_conflicts" WHERE "conflict_id" = ?', (item_id,)).fetchone()
     if not have:
         raise ReviewError("review.item_not_found",

@@ -66,6 +66,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 from .errors import MultiplanError
+from .project import register_attributes_table, table_exists
 
 STATES = ["编制中", "已评价", "公示中", "评议通过", "人大审议通过", "已备案", "已公布"]
 STATE_EN = {
@@ -200,36 +201,26 @@ def _anchor_dict(state: str) -> dict[str, str]:
 
 # ----------------------------------------------------------------------------- storage
 
-def _table_exists(conn: sqlite3.Connection, table: str) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
-                        (table,)).fetchone() is not None
-
-
-def _register(conn: sqlite3.Connection, table: str, description: str) -> None:
-    conn.execute("INSERT OR REPLACE INTO gpkg_contents (table_name, data_type, identifier, "
-                 "description) VALUES (?, 'attributes', ?, ?)", (table, table, description))
-
-
 def ensure_tables(conn: sqlite3.Connection) -> None:
     """Create the workflow tables inside the caller's transaction (idempotent)."""
-    if not _table_exists(conn, WORKFLOW_TABLE):
+    if not table_exists(conn, WORKFLOW_TABLE):
         conn.execute(f'CREATE TABLE "{WORKFLOW_TABLE}" ('
                      '"fid" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, '
                      '"version" INTEGER NOT NULL, "state" TEXT NOT NULL, "from_state" TEXT, '
                      '"time" TEXT NOT NULL, "actor" TEXT, "note" TEXT, "gates" TEXT, '
                      '"forced" TEXT)')
-        _register(conn, WORKFLOW_TABLE, "multiplan plan workflow states")
-    if not _table_exists(conn, MILESTONES_TABLE):
+        register_attributes_table(conn, WORKFLOW_TABLE, "multiplan plan workflow states")
+    if not table_exists(conn, MILESTONES_TABLE):
         conn.execute(f'CREATE TABLE "{MILESTONES_TABLE}" ('
                      '"fid" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, '
                      '"kind" TEXT NOT NULL, "date" TEXT NOT NULL, "doc_no" TEXT NOT NULL, '
                      '"actor" TEXT, "version" INTEGER NOT NULL, "workflow_fid" INTEGER, '
                      '"recorded_at" TEXT NOT NULL)')
-        _register(conn, MILESTONES_TABLE, "multiplan workflow records (人大审议, 备案)")
+        register_attributes_table(conn, MILESTONES_TABLE, "multiplan workflow records (人大审议, 备案)")
 
 
 def _rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    if not _table_exists(conn, WORKFLOW_TABLE):
+    if not table_exists(conn, WORKFLOW_TABLE):
         return []
     conn.row_factory = sqlite3.Row
     return [dict(r) for r in conn.execute(f'SELECT * FROM "{WORKFLOW_TABLE}" ORDER BY "fid"')]
@@ -246,7 +237,7 @@ def history(project: Any) -> list[dict[str, Any]]:
 
 
 def _latest(conn: sqlite3.Connection) -> dict[str, Any] | None:
-    if not _table_exists(conn, WORKFLOW_TABLE):
+    if not table_exists(conn, WORKFLOW_TABLE):
         return None
     conn.row_factory = sqlite3.Row
     row = conn.execute(f'SELECT * FROM "{WORKFLOW_TABLE}" ORDER BY "fid" DESC LIMIT 1'
@@ -394,7 +385,7 @@ def _gate_conflicts(project: Any) -> Gate:
     from .conflicts import REGISTER_TABLE
 
     with contextlib.closing(project.connect()) as conn:
-        have = _table_exists(conn, REGISTER_TABLE)
+        have = table_exists(conn, REGISTER_TABLE)
     if not have:
         return Gate("no_open_conflicts", False,
                     "尚未检测差异图斑（multiplan conflicts），无法确认没有未决冲突",
@@ -418,7 +409,7 @@ def _gate_conflicts(project: Any) -> Gate:
 
 def _qa_run_audit_fid(conn: sqlite3.Connection, run_ids: set[str]) -> int | None:
     """The earliest audit row of the stored 质检 runs (their ``run_id`` is in the detail)."""
-    if not run_ids or not _table_exists(conn, "mp_audit"):
+    if not run_ids or not table_exists(conn, "mp_audit"):
         return None
     best = None
     for fid, detail in conn.execute('SELECT "fid", "detail" FROM "mp_audit" '
@@ -535,7 +526,7 @@ def _gate_committee(project: Any, since: datetime | None) -> Gate:
 
 def _milestone_rows(conn: sqlite3.Connection, kind: str, version: int,
                     after_fid: int) -> list[dict[str, Any]]:
-    if not _table_exists(conn, MILESTONES_TABLE):
+    if not table_exists(conn, MILESTONES_TABLE):
         return []
     conn.row_factory = sqlite3.Row
     return [dict(r) for r in conn.execute(
@@ -786,7 +777,7 @@ def _parse_date(value: str | date) -> str:
 
 def milestones(project: Any) -> list[dict[str, Any]]:
     with contextlib.closing(project.connect()) as conn:
-        if not _table_exists(conn, MILESTONES_TABLE):
+        if not table_exists(conn, MILESTONES_TABLE):
             return []
         conn.row_factory = sqlite3.Row
         return [dict(r) for r in conn.execute(

@@ -165,10 +165,10 @@ def store_findings(conn: Any, frame: Any, *, run_id: str, rule_version: str,
     transaction; the register must exist, see :func:`multiplan.core.conflicts.
     ensure_register`) and drop the legacy ``mp_assessment_findings`` table."""
     from multiplan.core import conflicts as cf
-    from multiplan.core.project import _drop_gpkg_table, _table_exists
+    from multiplan.core.project import drop_gpkg_table, table_exists
 
-    if _table_exists(conn, FINDINGS_TABLE):
-        _drop_gpkg_table(conn, FINDINGS_TABLE)
+    if table_exists(conn, FINDINGS_TABLE):
+        drop_gpkg_table(conn, FINDINGS_TABLE)
     return cf.replace_external_entries(
         conn, SOURCE, frame, rule_version=rule_version, run_id=run_id,
         rules=rule_descriptions(rules, f"双评价 {rule_version}"))
