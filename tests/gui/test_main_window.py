@@ -153,6 +153,26 @@ def test_toggle_layers_with_undo_and_redo(own: MainWindow, sample: Path,
     assert county.checkState(0) == Qt.CheckState.PartiallyChecked
 
 
+def test_only_view_changes_ask_to_save_the_project(own: MainWindow, wait_drawn) -> None:
+    """Feature and review edits share the window's undo stack (one Ctrl+Z) but are saved by
+    their own sessions: they neither mark the title nor trigger the 保存项目 prompt."""
+    from PySide6.QtGui import QUndoCommand
+
+    class FeatureEdit(QUndoCommand):  # stands in for an editing / precedence command
+        def redo(self) -> None: ...
+        def undo(self) -> None: ...
+
+    assert not own.view_modified()
+    own.undo_stack.push(FeatureEdit("移动顶点"))
+    assert not own.undo_stack.isClean() and not own.view_modified()
+    assert not own.windowTitle().endswith("*")
+    own.layer_item(PARCELS).setCheckState(0, Qt.CheckState.Unchecked)  # a view change
+    wait_drawn(own)
+    assert own.view_modified() and own.windowTitle().endswith("*")
+    own.undo_action.trigger()  # the visibility change is undone; the edit stays on the stack
+    assert not own.view_modified() and not own.windowTitle().endswith("*")
+
+
 def test_dem_raster_is_drawn_as_hillshade(own: MainWindow, wait_drawn) -> None:
     own.set_layer_visible("高程_30m", True)
     own.set_layer_visible(PARCELS, False)

@@ -108,6 +108,7 @@ class MainWindow(QMainWindow):
 
         self.undo_stack = QUndoStack(self)
         self.undo_stack.cleanChanged.connect(self._on_clean_changed)
+        self.undo_stack.indexChanged.connect(self._on_clean_changed)  # view vs edit commands
         self.tasks = TaskManager(self)
         self.tasks.error_handler = self._task_failed
         self.tasks.taskStarted.connect(self._on_task_started)
@@ -384,8 +385,20 @@ class MainWindow(QMainWindow):
         s.setValue("window/state", self.saveState())
         s.sync()
 
+    def view_modified(self) -> bool:
+        """True when layer order, visibility or opacity changed since the last save: only
+        those are what 保存项目 writes. Feature edits and review edits share the undo stack
+        (one Ctrl+Z for everything) but are saved by their own sessions."""
+        st = self.undo_stack
+        if st.isClean():
+            return False
+        clean = st.cleanIndex()
+        lo, hi = (0, st.count()) if clean < 0 else sorted((clean, st.index()))
+        return any(isinstance(st.command(i), (SetVisibility, Reorder, SetOpacity))
+                   for i in range(lo, hi))
+
     def closeEvent(self, event: QCloseEvent) -> None:
-        if not self.undo_stack.isClean() and self.project is not None:
+        if self.project is not None and self.view_modified():
             answer = QMessageBox.question(
                 self, self.tr("保存项目"), self.tr("图层顺序与显示已修改，是否保存？"),
                 QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
@@ -420,7 +433,7 @@ class MainWindow(QMainWindow):
         if self.project is None:
             self.setWindowTitle("multiplan")
             return
-        mark = "" if self.undo_stack.isClean() else " *"
+        mark = " *" if self.view_modified() else ""
         self.setWindowTitle(f"multiplan — {self.project.county} "
                             f"({Path(self.project.folder).name}){mark}")
 
@@ -493,7 +506,7 @@ class MainWindow(QMainWindow):
         self.projectOpened.emit()
 
     def _confirm_discard(self) -> bool:
-        if self.project is None or self.undo_stack.isClean():
+        if self.project is None or not self.view_modified():
             return True
         answer = QMessageBox.question(
             self, self.tr("保存项目"), self.tr("图层顺序与显示已修改，是否保存？"),
@@ -1231,6 +1244,8 @@ class MainWindow(QMainWindow):
             ("+ / −", self.tr("放大 / 缩小")), (self.tr("方向键"), self.tr("平移")),
             ("Home", self.tr("缩放至全图")), ("F6", self.tr("打开属性表")),
             ("Ctrl+J", self.tr("缩放至所选")),
+            ("F7", self.tr("冲突审查面板")), ("F8", self.tr("两规对比")),
+            ("N / Ctrl+]", self.tr("下一个未决图斑")), ("P / Ctrl+[", self.tr("上一个未决图斑")),
         ]
         QMessageBox.information(self, self.tr("快捷键"),
                                 "\n".join(f"{k}\t{v}" for k, v in rows))

@@ -1120,6 +1120,22 @@
         <translation>Arrow keys</translation>
     </message>
     <message>
+        <source>冲突审查面板</source>
+        <translation>Conflict review panel</translation>
+    </message>
+    <message>
+        <source>两规对比</source>
+        <translation>Compare plans</translation>
+    </message>
+    <message>
+        <source>下一个未决图斑</source>
+        <translation>Next undecided piece</translation>
+    </message>
+    <message>
+        <source>上一个未决图斑</source>
+        <translation>Previous undecided piece</translation>
+    </message>
+    <message>
         <source>界面语言将在重新启动后切换。</source>
         <translation>The interface language changes when multiplan is started again.</translation>
     </message>
