@@ -96,4 +96,4 @@ def test_lang_option_starts_an_english_window(qtbot, monkeypatch) -> None:
     finally:
         i18n.install(QApplication.instance(), "zh")
     # the app also installs the editing tools, whose 编辑 menu is translated too
-    assert seen == [["Project", "Layer", "Analysis", "Review", "Publish", "Help", "Edit"]]
+    assert seen == [["Project", "Edit", "Layer", "Analysis", "Review", "Publish", "Help"]]

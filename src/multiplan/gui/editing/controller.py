@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from PySide6.QtCore import QEvent, QObject, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoCommand
-from PySide6.QtWidgets import QDialog, QInputDialog, QMessageBox, QToolBar
+from PySide6.QtWidgets import QDialog, QInputDialog, QMenu, QMessageBox, QToolBar
 
 from multiplan.core.commands import Command, EditRefused, Feature, VertexRef
 from multiplan.core.editing import (
@@ -190,7 +190,14 @@ class EditingController(QObject):
         tb.addActions([self.snap_action, self.topo_action, self.avoid_action])
         self.window.addToolBar(tb)
         self.toolbar = tb
-        menu = self.window.menuBar().addMenu(self._t("编辑"))
+        # where desktop GIS users look for it: right after 项目 (QGIS: Project, Edit, …)
+        bar = self.window.menuBar()
+        before = getattr(self.window, "layer_menu", None)
+        menu = QMenu(self._t("编辑"), bar)
+        if before is not None:
+            bar.insertMenu(before.menuAction(), menu)
+        else:
+            bar.addMenu(menu)
         menu.addActions([self.edit_action, self.save_action, self.discard_action])
         menu.addSeparator()
         menu.addActions(list(self.tool_actions.values()))
