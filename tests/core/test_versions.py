@@ -117,6 +117,22 @@ def test_hash_ignores_physical_order_and_header_but_not_values(tmp_path: Path):
     assert versions.gpkg_blob_wkb(bare) == versions.gpkg_blob_wkb(env) == wkb
 
 
+def test_analyses_do_not_rewrite_a_published_plans_results(project: Project):
+    from multiplan.core import conflicts, qa
+    from multiplan.core.errors import ProjectError
+
+    before = versions.content_hashes(project.gpkg)
+    for call in (lambda: qa.run_checks(project), lambda: conflicts.detect_all(project)):
+        with pytest.raises(ProjectError) as exc:
+            call()
+        assert exc.value.code == "project.published"
+        assert "已公布" in exc.value.zh and "version 2" in exc.value.en
+    assert versions.content_hashes(project.gpkg) == before
+    assert verify_snapshot(project, 1).ok
+    # computing without storing is still allowed
+    assert conflicts.detect_all(project, write=False)
+
+
 def test_non_plan_settings_after_publication_keep_the_published_version(project: Project):
     # the 审图号 is typically entered after publication, and the window saves its map view
     project.set_settings(export_review_no="浙S(2026)7号", gui_view={"cx": 1.0, "cy": 2.0})

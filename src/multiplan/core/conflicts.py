@@ -1692,8 +1692,9 @@ def _swap_register(project: Project, runs: list[ConflictRun], rules: RuleTable,
 
 
 def _refuse_in_review(project: Project) -> None:
-    """The register is what the committee reviews: it is not rewritten in review mode."""
-    project.refuse_in_review("mp_conflicts", "运行冲突检测并改写差异图斑登记表",
+    """The register is what the committee reviews and what was published: it is not
+    rewritten in review mode nor after publication."""
+    project.guard_analysis("mp_conflicts", "运行冲突检测并改写差异图斑登记表",
                              "detecting conflicts and rewriting the conflict register")
 
 

@@ -478,6 +478,25 @@ class Project:
             f"comments — open the project in edit mode to change it",
             path=self.gpkg, target=target)
 
+    def guard_analysis(self, target: str, what_zh: str, what_en: str) -> None:
+        """Call first in an analysis that stores results (conflicts, 质检, 三生, 双评价):
+        refused in review mode (the committee reviews those results) and once the plan is
+        published (its stored results are part of what was published; a new version starts
+        by moving the plan back to 编制中)."""
+        self.refuse_in_review(target, what_zh, what_en)
+        from . import workflow  # lazily: workflow imports this module
+
+        if workflow.is_published(self):
+            v = workflow.plan_version(self)
+            raise ProjectError(
+                "project.published",
+                f"规划第 {v} 版已公布并冻结：不能{what_zh}，否则已公布的成果与项目内容不再一致（未作"
+                f"任何修改）。如需重新分析，请先将规划退回“编制中”，开始第 {v + 1} 版",
+                f"version {v} of the plan is published and frozen: {what_en} is refused so "
+                f"that the published results stay the project's (nothing was changed); move "
+                f"the plan back to 编制中 to start version {v + 1}",
+                path=self.gpkg, target=target)
+
     def guard_write(self, target: str) -> None:
         """Call first on every plan-changing path: refuses in review mode, then lets the
         workflow react (after publication a write starts a new plan version).

@@ -2194,7 +2194,7 @@ def run_checks(project: Project, only: Iterable[str] | None = None, *,
     written then).
     """
     if write:
-        project.refuse_in_review("mp_qa_errors", "运行质检并写入结果（含 mp_sansheng 字段）",
+        project.guard_analysis("mp_qa_errors", "运行质检并写入结果（含 mp_sansheng 字段）",
                                  "running the checks and storing their results (including "
                                  "the mp_sansheng column)")
     task = ensure_task(task)

@@ -274,7 +274,7 @@ def mark_sansheng(project: Project, layer: str | None = None, *,
     column ``mp_sansheng`` and ``mp_sansheng_stats`` are written in one transaction; with
     ``chart`` a PNG is drawn there."""
     if write:
-        project.refuse_in_review("mp_sansheng", "标注三生空间（写入 mp_sansheng 字段）",
+        project.guard_analysis("mp_sansheng", "标注三生空间（写入 mp_sansheng 字段）",
                                  "marking 三生 space (the mp_sansheng column)")
     from .project import _now
     from .qa import _update_column, _write_attribute_table

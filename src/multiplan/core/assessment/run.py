@@ -870,7 +870,7 @@ def run_assessment(project: Any, *, task: Task | None = None, block_size: int | 
     the result rasters, record the run and the plan-check findings; return the run."""
     import rasterio
 
-    project.refuse_in_review("assessment", "运行双评价并写入结果", "running the assessment and "
+    project.guard_analysis("assessment", "运行双评价并写入结果", "running the assessment and "
                              "storing its results")
     task = ensure_task(task)
     t_start = time.perf_counter()
