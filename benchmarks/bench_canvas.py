@@ -111,6 +111,9 @@ def main() -> int:
         layer, secs = timed(load_layer, project.folder, rec)
         loaded[rec.name] = (layer, secs)
     prep = time.perf_counter() - t0
+    from multiplan.gui.map_canvas.vector import freeze_long_lived
+
+    freeze_long_lived()  # what MapCanvas.add_layer does with each vector layer
     big = loaded[parcels.name][0]
     data: VectorData = big.data  # type: ignore[assignment]
     print(f"\nprepare (read + build drawing data; the loader thread does this on open): "

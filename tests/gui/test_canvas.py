@@ -478,3 +478,24 @@ def test_a_new_request_interrupts_warming(monkeypatch, qtbot) -> None:
         qtbot.waitUntil(lambda: state["started"] == 2, timeout=5000)  # a new one, new view
     finally:
         worker.stop()
+
+
+def test_adding_a_layer_takes_its_geometries_out_of_full_gc_passes(qtbot) -> None:
+    """Shapely geometries are GC-tracked; a full collection over a county's parcels holds the
+    GIL for >100 ms. Once added to the canvas they are frozen out of those passes."""
+    import gc
+
+    c = MapCanvas()
+    qtbot.addWidget(c)
+    geoms = grid_squares(30)
+    assert gc.is_tracked(geoms[0])
+    data = VectorData.build(geoms)
+    before = gc.get_freeze_count()
+    try:
+        c.add_layer("squares", data, LayerStyle())
+        assert gc.get_freeze_count() >= before + len(geoms)
+        probe = data.geoms[0]
+        assert not any(o is probe for o in gc.get_objects())  # not walked by collections
+    finally:
+        gc.unfreeze()
+        c.shutdown()

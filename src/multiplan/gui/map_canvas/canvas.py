@@ -49,7 +49,7 @@ from .render import (
     View,
     render_layers,
 )
-from .vector import LINE, POINT, VectorData, band_of
+from .vector import LINE, POINT, VectorData, band_of, freeze_long_lived
 
 #: Wheel zoom factor per notch (120 units of angle delta).
 WHEEL_FACTOR = 0.8
@@ -172,6 +172,8 @@ class MapCanvas(QWidget):
         """Add (or replace) a layer; it is drawn on top of the others until reordered.
         The render waits ``settle`` ms for more layers to arrive."""
         self._layers[name] = CanvasLayer(name, data, style, list(palette or []), visible)
+        if isinstance(data, VectorData):
+            freeze_long_lived()  # its geometries: out of the GC's full passes (GIL stalls)
         if name in self._order:
             self._order.remove(name)
         self._order.append(name)
