@@ -19,7 +19,9 @@ thread runs (:func:`multiplan.gui.map_canvas.render.render_layers`), and prints 
   thread's idle-time warming around the previous view ran (the canvas does this whenever it is
   idle after a render; the time it took and the UI's longest GIL wait meanwhile are printed);
 * the longest time the main thread waited for the GIL while a render ran in the background
-  (what the UI would feel).
+  (what the UI would feel). After loading, the layers' objects are frozen out of the garbage
+  collector's full passes, as ``MapCanvas.add_layer`` does (a full pass over the county's
+  geometries otherwise holds the GIL for ~140 ms in whichever thread triggers it).
 
 Targets (issue 6): full-extent re-render ≤ 0.5 s warm, first render ≤ 1.5 s, zoomed view
 ≤ 50 ms. QGIS is compared when its Python bindings (Debian ``python3-qgis``) are installed;
