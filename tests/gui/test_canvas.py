@@ -496,6 +496,9 @@ def test_adding_a_layer_takes_its_geometries_out_of_full_gc_passes(qtbot) -> Non
         assert gc.get_freeze_count() >= before + len(geoms)
         probe = data.geoms[0]
         assert not any(o is probe for o in gc.get_objects())  # not walked by collections
+        c.clear()  # e.g. the project closes: the collector sees everything again
+        assert gc.get_freeze_count() == 0
+        assert any(o is probe for o in gc.get_objects())
     finally:
         gc.unfreeze()
         c.shutdown()

@@ -49,7 +49,7 @@ from .render import (
     View,
     render_layers,
 )
-from .vector import LINE, POINT, VectorData, band_of, freeze_long_lived
+from .vector import LINE, POINT, VectorData, band_of, freeze_long_lived, thaw
 
 #: Wheel zoom factor per notch (120 units of angle delta).
 WHEEL_FACTOR = 0.8
@@ -160,6 +160,7 @@ class MapCanvas(QWidget):
         self._highlight.clear()
         self._highlight_src = None
         self._overlay = None
+        thaw()  # what add_layer froze may be garbage now
         self._changed(0)
 
     def set_hint(self, text: str) -> None:

@@ -526,10 +526,17 @@ def freeze_long_lived() -> None:
     about 140 ms in whichever thread triggers it — the render thread while it builds paths
     (idle warming builds many), or the UI thread — longer than the UI may stall
     (benchmarks/bench_canvas.py; with the freeze, under 15 ms). Frozen objects are still
-    freed by reference counting when a layer goes; only garbage *cycles* existing at this
-    moment would be kept.
+    freed by reference counting when a layer goes; the young generations are collected first
+    so fresh garbage cycles are not frozen, and :func:`thaw` (when the canvas is cleared, e.g.
+    a project closes) hands everything back to the collector.
     """
+    gc.collect(1)
     gc.freeze()
+
+
+def thaw() -> None:
+    """Undo :func:`freeze_long_lived`: frozen objects go back to the oldest generation."""
+    gc.unfreeze()
 
 
 def _serialise(body: np.ndarray, counts: np.ndarray) -> bytes:
