@@ -76,6 +76,20 @@ def settings() -> QSettings:
     return QSettings("multiplan", "multiplan")
 
 
+def _preload_background_modules() -> None:
+    """Import here, in the UI thread before any project opens, the core modules that the
+    loader and review threads would otherwise import on first use: executing a module holds
+    the GIL, and those first imports froze the window for ≈120 ms while a county opened
+    (≈70 ms once they are loaded; benchmarks in the issue-6 closing note)."""
+    import pyogrio  # noqa: F401
+
+    import multiplan.core.comments
+    import multiplan.core.conflicts
+    import multiplan.core.qa
+    import multiplan.core.review
+    import multiplan.core.workflow  # noqa: F401
+
+
 class MainWindow(QMainWindow):
     projectLoaded = Signal()  # every layer of the opened project has been read
     projectOpened = Signal()  # a project was opened or closed (its layers are still loading)
@@ -84,6 +98,7 @@ class MainWindow(QMainWindow):
                  parent: QWidget | None = None, *, mode: str | None = None,
                  user: str | None = None) -> None:
         super().__init__(parent)
+        _preload_background_modules()
         self.lang = "en" if lang.lower().startswith("en") else "zh"
         self.project: Project | None = None
         self.records: dict[str, LayerRecord] = {}
