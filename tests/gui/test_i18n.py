@@ -82,10 +82,12 @@ def test_lang_option_starts_an_english_window(qtbot, monkeypatch) -> None:
     """``python -m multiplan.gui.app --lang en``: the event loop itself is replaced (a real
     exec/exit cycle inside the test session would stop later tests' queued signals)."""
     seen: list[list[str]] = []
+    # windows other tests left open are not the one the app starts
+    before = {id(w) for w in QApplication.topLevelWidgets()}
 
     def fake_exec(self) -> int:
         for w in QApplication.topLevelWidgets():
-            if isinstance(w, MainWindow) and w.isVisible():
+            if isinstance(w, MainWindow) and w.isVisible() and id(w) not in before:
                 seen.append([a.text() for a in w.menuBar().actions()])
                 qtbot.addWidget(w)
         return 0
