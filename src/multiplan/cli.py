@@ -303,12 +303,23 @@ def cmd_conflicts(args: argparse.Namespace) -> int:
         finally:
             bar.close()
     if runs is None:
+        import pandas as pd
+
         register = cf.read_register(project)
         pairs = [(r["layer_a"], r["layer_b"]) for r in cf.read_runs(project)]
         items = []
+        seen = pd.Series(False, index=register.index)
         for a, b in pairs:
-            sub = register[(register["layer_a"] == a) & (register["layer_b"] == b)]
-            items.append({"layer_a": a, "layer_b": b, **cf.register_summary(sub, rules)})
+            mask = (register["layer_a"] == a) & (register["layer_b"] == b)
+            seen |= mask
+            items.append({"layer_a": a, "layer_b": b,
+                          **cf.register_summary(register[mask], rules)})
+        # entries of other origins (the 双评价 plan check, ids AS-…), per layer pair
+        rest = register[~seen]
+        for (a, b), sub in rest.groupby(["layer_a", "layer_b"], sort=True):
+            source = str(sub["conflict_id"].iloc[0]).split("-", 1)[0]
+            items.append({"layer_a": a, "layer_b": b, "source": source,
+                          **cf.register_summary(sub, rules)})
     else:
         register = None
         items = [r.summary(rules) for r in runs]
@@ -334,9 +345,12 @@ def cmd_conflicts(args: argparse.Namespace) -> int:
     print(f"规则表 / rule table: {rules.version_id}（{len(rules.rules)} 条规则 rules）")
     if mode == "stored":
         print("登记表中已存的检测结果 / stored register (no detection run; use --a/--b or --all)")
+    sources = {"AS": "双评价核查 plan check"}
     for it in items:
         print()
-        print(f"[{it['layer_a']} × {it['layer_b']}]  图斑 pieces {it['pieces']} · "
+        origin = (f"（{sources.get(it['source'], it['source'])}）" if it.get("source")
+                  else "")
+        print(f"[{it['layer_a']} × {it['layer_b']}]{origin}  图斑 pieces {it['pieces']} · "
               f"冲突/警告 conflicts {it['conflicts']}（{it['conflict_area_ha']:,.2f} 公顷 ha）· "
               f"待定 pending {it['pending']} · 碎片 slivers {it['slivers']}"
               f"（{it['sliver_area_ha']:,.2f} 公顷 ha）")

@@ -137,3 +137,32 @@ def test_all_json_on_a_copy_of_the_sample(repo_root: Path, tmp_path: Path):
     with sqlite3.connect(sample / "plan.gpkg") as conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     assert "mp_conflicts" not in tables
+
+
+def test_stored_mode_lists_plan_check_entries_per_pair(small: Path, capsys):
+    """Rows of another origin (the 双评价 plan check, ids AS-…) are listed per layer pair in
+    the stored mode, not only counted in the total."""
+    from multiplan.core import conflicts as cf
+
+    assert main(["conflicts", str(small), "--a", "土规", "--b", "红线", "--json"]) == 0
+    capsys.readouterr()
+    p = Project.open(small)
+    piece = shapely.box(X0 + 10, Y0 + 10, X0 + 30, Y0 + 20)  # 200 m²
+    frame = gpd.GeoDataFrame(
+        {"conflict_id": ["AS-test-1"], "conflict_type": ["A1"], "severity": ["冲突"],
+         "layer_a": ["土规"], "fid_a": [1], "layer_b": ["城镇建设适宜性"],
+         "area_m2": [piece.area]}, geometry=[piece], crs=p.epsg)
+    cf.replace_external_entries(p, "AS", frame, rule_version="assessment_test/1",
+                                run_id="t1")
+    assert main(["conflicts", str(small), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["mode"] == "stored"
+    by_pair = {(r["layer_a"], r["layer_b"]): r for r in out["runs"]}
+    assert set(by_pair) == {("土规", "红线"), ("土规", "城镇建设适宜性")}
+    ext = by_pair[("土规", "城镇建设适宜性")]
+    assert ext["source"] == "AS" and ext["pieces"] == 1
+    assert "source" not in by_pair[("土规", "红线")]
+    assert out["total"]["pieces"] == 2
+    assert main(["conflicts", str(small)]) == 0
+    text = capsys.readouterr().out
+    assert "[土规 × 城镇建设适宜性]（双评价核查 plan check）" in text
