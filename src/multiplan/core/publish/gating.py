@@ -17,11 +17,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from .. import workflow
 from ..errors import MultiplanError
 from ..project import Project
+from ..workflow import Gate
 
 __all__ = ["DEFAULT_GENERALISE_M", "ExportPlan", "ExportRefused", "GateCheck", "plan_export"]
 
@@ -32,8 +34,6 @@ GENERALISE_SOURCE = ("domain.md §7.2：2010 年公开地图内容表示规定�
                      "2023 limits were not verified)")
 REVIEW_SETTING = "export_review_no"
 GENERALISE_SETTING = "export_generalise_m"
-DRAFT_WATERMARK = "征求意见稿"
-PUBLISHED, NOTICE = "已公布", "公示中"
 
 
 class ExportRefused(MultiplanError):
@@ -42,16 +42,8 @@ class ExportRefused(MultiplanError):
     exit_code = 6
 
 
-@dataclass
-class GateCheck:
-    key: str
-    holds: bool
-    zh: str
-    en: str
-    detail: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+#: an export condition: the workflow's Gate (key, holds, zh, en, detail)
+GateCheck = Gate
 
 
 @dataclass
@@ -107,32 +99,12 @@ class ExportPlan:
                 "gates": [g.to_dict() for g in self.gates]}
 
 
-def _workflow_gates(project: Project, public: bool, now: Any) -> tuple[str, Any,
+def _workflow_gates(project: Project, public: bool, now: Any) -> tuple[str, int,
                                                                       list[GateCheck]]:
-    from .. import workflow
-
-    state = workflow.current_state(project)
-    version = workflow.plan_version(project) if hasattr(workflow, "plan_version") else None
-    if hasattr(workflow, "export_gate"):
-        gates = [GateCheck(str(g.key), bool(g.holds), str(g.zh), str(g.en),
-                           dict(getattr(g, "detail", None) or {}))
-                 for g in workflow.export_gate(project, public=public, now=now)]
-        return state, version, gates
-    # the same rule as the workflow's contract, until it offers export_gate
-    if not public:
-        return state, version, [GateCheck("state", True, f"内部版：规划状态为{state}",
-                                          f"internal edition: the plan is {state}")]
-    if state == PUBLISHED:
-        return state, version, [GateCheck("state", True, "规划已公布", "the plan is published")]
-    if state == NOTICE:
-        return state, version, [GateCheck(
-            "state", True, "规划公示中：公开版为征求意见稿，每幅图加水印“征求意见稿”",
-            "the plan is on public notice: the public edition is a draft with the watermark "
-            "征求意见稿 on every sheet", {"watermark": DRAFT_WATERMARK})]
-    return state, version, [GateCheck(
-        "state", False, f"公开版须在规划“已公布”（或“公示中”，作征求意见稿）后导出，当前状态为“{state}”",
-        f"a public export needs the plan published (已公布), or on public notice (公示中, as a "
-        f"draft); the plan is now {state}")]
+    """The plan's state and version, and the workflow's rule for this edition
+    (:func:`multiplan.core.workflow.export_gate`)."""
+    return (workflow.current_state(project), workflow.plan_version(project),
+            list(workflow.export_gate(project, public=public, now=now)))
 
 
 def _shows_boundaries(project: Project, sheets: list[str]) -> bool:
