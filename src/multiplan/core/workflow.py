@@ -364,21 +364,11 @@ def _gate_assessment(project: Any) -> Gate:
 
 
 def open_conflict_rows(project: Any):
-    """Open 冲突 rows of the register: :func:`multiplan.core.review.open_conflicts` when the
-    review module provides it, else every non-sliver 冲突 row (nothing can be decided)."""
-    try:
-        from . import review
-        fn = getattr(review, "open_conflicts", None)
-    except ImportError:
-        fn = None
-    if fn is not None:
-        return fn(project, severity="冲突"), True
-    from .conflicts import read_register
-    reg = read_register(project)
-    if not len(reg):
-        return reg, False
-    sel = reg[(reg["severity"] == "冲突") & ~reg["sliver"].fillna(0).astype(bool)]
-    return sel, False
+    """Open 冲突 rows of the register (:func:`multiplan.core.review.open_conflicts`: no
+    decision, or 待定), and True: the review decisions were read."""
+    from . import review
+
+    return review.open_conflicts(project, severity="冲突"), True
 
 
 def _gate_conflicts(project: Any) -> Gate:
@@ -497,15 +487,9 @@ def _gate_notice(project: Any, cyc: dict[str, Any], now: datetime) -> Gate:
 
 
 def _gate_committee(project: Any, since: datetime | None) -> Gate:
-    try:
-        from . import review
-        fn = getattr(review, "committee_decision", None)
-    except ImportError:
-        fn = None
-    if fn is None:
-        return Gate("committee_decision", False, "未记录评议委员会决定（评议功能不可用）",
-                    "no committee decision recorded (the review module is not available)", {})
-    dec = fn(project)
+    from . import review
+
+    dec = review.committee_decision(project)
     if not dec:
         return Gate("committee_decision", False, "未记录评议委员会决定",
                     "no committee decision recorded", {})

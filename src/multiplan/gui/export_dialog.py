@@ -54,11 +54,9 @@ KEY_ROLE = Qt.ItemDataRole.UserRole
 
 
 def _availability(project: Project) -> dict[str, tuple[str, str, bool, str, str]]:
-    """key → (zh, en, available, why zh, why en); empty without the sheet composer."""
-    try:
-        from multiplan.core.sheets import SHEETS, sheet_availability
-    except ImportError:
-        return {}
+    """key → (zh, en, available, why zh, why en)."""
+    from multiplan.core.sheets import SHEETS, sheet_availability
+
     avail = sheet_availability(project)
     return {k: (s.zh, s.en, *avail.get(k, (False, "", ""))) for k, s in SHEETS.items()}
 

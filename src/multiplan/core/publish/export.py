@@ -62,12 +62,9 @@ class ExportResult:
 
 
 def _sheets_module() -> Any:
-    try:
-        from .. import sheets
-    except ImportError:
-        return None
-    return sheets if hasattr(sheets, "render_sheet") and hasattr(sheets, "available_sheets") \
-        else None
+    from .. import sheets
+
+    return sheets
 
 
 def _key(item: Any) -> str:

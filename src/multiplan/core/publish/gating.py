@@ -108,19 +108,15 @@ def _workflow_gates(project: Project, public: bool, now: Any) -> tuple[str, int,
 
 
 def _shows_boundaries(project: Project, sheets: list[str]) -> bool:
-    """Whether any of ``sheets`` shows administrative boundaries: the sheet's own flag where
-    the composer gives one, else whenever the project has a 行政区 or 乡镇界 layer."""
+    """Whether any of ``sheets`` shows administrative boundaries: the sheet's own flag
+    (:class:`multiplan.core.sheets.SheetSpec`), else whenever the project has a 行政区 or
+    乡镇界 layer."""
     roles = {r.role for r in project.layers()}
     has = bool(roles & {"admin_boundary", "township"})
-    try:
-        from ..sheets import SHEETS
-    except ImportError:
-        return has and bool(sheets)
+    from ..sheets import SHEETS
+
     for key in sheets:
-        spec = SHEETS.get(key.split(":")[0]) if isinstance(SHEETS, dict) else None
-        flag = getattr(spec, "admin_boundaries", None) if spec is not None else None
-        if flag is None and isinstance(spec, dict):
-            flag = spec.get("admin_boundaries")
+        flag = getattr(SHEETS.get(key.split(":")[0]), "admin_boundaries", None)
         if (has if flag is None else bool(flag)):
             return True
     return False

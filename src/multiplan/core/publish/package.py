@@ -255,10 +255,8 @@ def _comments_layer(project: Project, public: bool
                     ) -> tuple[gpd.GeoDataFrame, PackageLayer, str] | None:
     """公众意见 (:func:`multiplan.core.comments.read_comments`) as points; the public edition
     leaves out the names of the people who commented and the import bookkeeping."""
-    try:
-        from ..comments import read_comments
-    except ImportError:
-        return None
+    from ..comments import read_comments
+
     c = read_comments(project)
     if not len(c):
         return None

@@ -90,11 +90,9 @@ def versions(project: Project) -> dict[str, str]:
     }
     for sid in ("ydyh2023", "gbt21010_2017", "gbt21010_2007", "gb50137_2011"):
         out[f"classification.{sid}"] = load_scheme(sid).version_id
-    try:
-        from ..sheets import styles_version
-        out["sheet_styles"] = styles_version()
-    except ImportError:
-        pass
+    from ..sheets import styles_version
+
+    out["sheet_styles"] = styles_version()
     run = latest_run(project)
     if run is not None:
         rf = run.get("rule_file") or {}
@@ -222,11 +220,9 @@ def sansheng_shares(ctx: Any) -> StatTable:
 
 def _review_decided(project: Project) -> set[str]:
     """Ids of register rows with a current review decision other than 待定
-    (:func:`multiplan.core.review.decisions`); empty without the review module."""
-    try:
-        from ..review import decisions
-    except ImportError:
-        return set()
+    (:func:`multiplan.core.review.decisions`)."""
+    from ..review import decisions
+
     d = decisions(project)
     if not len(d):
         return set()

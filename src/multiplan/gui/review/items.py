@@ -134,12 +134,9 @@ def _register_fids(project: Any) -> dict[str, int]:
 
 
 def _core_items(project: Any) -> pd.DataFrame | None:
-    try:
-        from multiplan.core import review
-    except ImportError:
-        return None
-    fn = getattr(review, "review_items", None)
-    return fn(project) if fn is not None else None
+    from multiplan.core import review
+
+    return review.review_items(project)
 
 
 def load_items(project: Any, task: Any = None) -> ReviewData:
@@ -183,10 +180,8 @@ def load_items(project: Any, task: Any = None) -> ReviewData:
 
 
 def _read_comments(project: Any) -> pd.DataFrame | None:
-    try:
-        from multiplan.core import comments
-    except ImportError:
-        return None
+    from multiplan.core import comments
+
     frame = comments.read_comments(project)
     return pd.DataFrame(frame.drop(columns=frame.geometry.name))
 
