@@ -266,6 +266,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_conflicts(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from multiplan.core import conflicts as cf
     from multiplan.core.errors import MultiplanError
     from multiplan.core.project import Project
@@ -303,8 +305,6 @@ def cmd_conflicts(args: argparse.Namespace) -> int:
         finally:
             bar.close()
     if runs is None:
-        import pandas as pd
-
         register = cf.read_register(project)
         pairs = [(r["layer_a"], r["layer_b"]) for r in cf.read_runs(project)]
         items = []
@@ -331,7 +331,6 @@ def cmd_conflicts(args: argparse.Namespace) -> int:
     if register is not None:
         total_reg = register
     elif runs:
-        import pandas as pd
         total_reg = pd.concat([r.register for r in runs], ignore_index=True)
     else:
         total_reg = cf.read_register(project)

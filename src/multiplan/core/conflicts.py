@@ -1691,7 +1691,7 @@ def _swap_register(project: Project, runs: list[ConflictRun], rules: RuleTable,
         raise
 
 
-def _refuse_in_review(project: Project) -> None:
+def _guard_register_write(project: Project) -> None:
     """The register is what the committee reviews and what was published: it is not
     rewritten in review mode nor after publication."""
     project.guard_analysis("mp_conflicts", "运行冲突检测并改写差异图斑登记表",
@@ -1704,7 +1704,7 @@ def detect_conflicts(project: Project, layer_a: str, layer_b: str, *,
     """Detect conflicts between ``layer_a`` and ``layer_b`` and store them in the register
     (replacing the rows of this pair). This is what the CLI and the GUI call."""
     if write:
-        _refuse_in_review(project)
+        _guard_register_write(project)
     task = ensure_task(task)
     rules = load_rules()
     run = compute_conflicts(project, layer_a, layer_b, task=task.sub(0.0, 0.9 if write else 1.0),
@@ -1721,7 +1721,7 @@ def detect_all(project: Project, task: Task | None = None, *, write: bool = True
     """Check every meaningful layer pair (:func:`meaningful_pairs`) and store all runs in
     one transaction."""
     if write:
-        _refuse_in_review(project)
+        _guard_register_write(project)
     task = ensure_task(task)
     rules = load_rules()
     pairs = meaningful_pairs(project, rules)
@@ -1793,7 +1793,7 @@ def recheck(project: Project, layer: str, *, changed: Iterable[int] = (),
     Edits to the 乡镇界 layer also need a full rerun (:func:`detect_conflicts`).
     """
     if write:
-        _refuse_in_review(project)
+        _guard_register_write(project)
     from .overlay import overlay_intersection
 
     task = ensure_task(task)
@@ -2346,7 +2346,7 @@ def build_merged_map(project: Project, layers: Sequence[str] | None = None, *,
     dropped. Written to ``mp_merged`` (a GeoPackage feature table; not a registered layer, so
     it never feeds back into :func:`detect_all`)."""
     if write:
-        _refuse_in_review(project)
+        _guard_register_write(project)
     from .overlay import overlay_intersection
 
     task = ensure_task(task)

@@ -365,10 +365,10 @@ def _gate_assessment(project: Any) -> Gate:
 
 def open_conflict_rows(project: Any):
     """Open 冲突 rows of the register (:func:`multiplan.core.review.open_conflicts`: no
-    decision, or 待定), and True: the review decisions were read."""
+    decision, or 待定)."""
     from . import review
 
-    return review.open_conflicts(project, severity="冲突"), True
+    return review.open_conflicts(project, severity="冲突")
 
 
 def _gate_conflicts(project: Any) -> Gate:
@@ -381,11 +381,11 @@ def _gate_conflicts(project: Any) -> Gate:
                     "尚未检测差异图斑（multiplan conflicts），无法确认没有未决冲突",
                     "conflicts were never detected (multiplan conflicts), so no open "
                     "conflict cannot be confirmed", {"open": None, "register": False})
-    rows, decided = open_conflict_rows(project)
+    rows = open_conflict_rows(project)
     ids = [str(v) for v in rows["conflict_id"].tolist()] if len(rows) else []
     area = float(rows["area_ha"].sum()) if len(rows) and "area_ha" in rows else 0.0
     detail = {"open": len(ids), "conflict_ids": ids[:200], "area_ha": round(area, 4),
-              "decisions_read": decided, "register": True}
+              "decisions_read": True, "register": True}
     if not ids:
         return Gate("no_open_conflicts", True, "无未决的冲突级差异图斑",
                     "no open conflict of severity 冲突", detail)

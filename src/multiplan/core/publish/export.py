@@ -61,36 +61,19 @@ class ExportResult:
                 "manifest_sha256": self.manifest.get("_sha256"), "notes": self.notes}
 
 
-def _sheets_module() -> Any:
-    from .. import sheets
-
-    return sheets
-
-
-def _key(item: Any) -> str:
-    return item if isinstance(item, str) else str(getattr(item, "key", item))
-
-
 def available_sheet_keys(project: Project) -> list[str]:
-    """Keys of the sheets the project can make (empty without the composer)."""
-    sheets = _sheets_module()
-    if sheets is None:
-        return []
-    return [_key(s) for s in sheets.available_sheets(project)]
+    """Keys of the sheets the project can make (:func:`multiplan.core.sheets.available_sheets`)."""
+    from ..sheets import available_sheets
+
+    return available_sheets(project)
 
 
 def sheet_title(key: str) -> str:
-    sheets = _sheets_module()
-    spec = None
-    if sheets is not None and isinstance(getattr(sheets, "SHEETS", None), dict):
-        spec = sheets.SHEETS.get(key) or sheets.SHEETS.get(key.split(":")[0])
-    for attr in ("zh", "title", "name"):
-        v = getattr(spec, attr, None) if spec is not None else None
-        if v is None and isinstance(spec, dict):
-            v = spec.get(attr)
-        if isinstance(v, str):
-            return v + (f"（{key.split(':', 1)[1]}）" if ":" in key else "")
-    return key
+    """The sheet's name (e.g. 国土空间用地用海规划图); the key itself if it is unknown."""
+    from ..sheets import SHEETS
+
+    spec = SHEETS.get(key)
+    return spec.zh if spec is not None else key
 
 
 def _check_out_dir(out_dir: Path, overwrite: bool) -> None:
@@ -178,7 +161,8 @@ def _write(project: Project, tmp: Path, plan: ExportPlan, chosen: list[str],
     sheet_rows: list[dict[str, Any]] = []
     n = max(len(chosen), 1)
     if chosen:
-        sheets = _sheets_module()
+        from .. import sheets
+
         (tmp / MAPS).mkdir()
         for i, key in enumerate(chosen):
             sub = task.sub(0.02 + 0.6 * i / n, 0.02 + 0.6 * (i + 1) / n)
@@ -189,12 +173,9 @@ def _write(project: Project, tmp: Path, plan: ExportPlan, chosen: list[str],
                                       generalise_m=plan.generalise_m,
                                       review_no=plan.review_no, formats=formats, dpi=dpi,
                                       out_dir=tmp / MAPS, task=sub)
-            paths = [Path(p) for p in (res.paths.values() if isinstance(res.paths, dict)
-                                       else res.paths)]
-            sheet_rows.append({"key": key, "title": getattr(res, "title", sheet_title(key)),
-                               "scale": getattr(res, "scale", None),
-                               "paper": getattr(res, "paper", paper),
-                               "dpi": getattr(res, "dpi", dpi),
+            paths = [Path(p) for p in res.paths.values()]
+            sheet_rows.append({"key": key, "title": res.title, "scale": res.scale,
+                               "paper": res.paper, "dpi": res.dpi,
                                "files": [p.resolve().relative_to(tmp.resolve()).as_posix()
                                          if p.resolve().is_relative_to(tmp.resolve())
                                          else p.name for p in paths]})

@@ -116,7 +116,7 @@ def _shows_boundaries(project: Project, sheets: list[str]) -> bool:
     from ..sheets import SHEETS
 
     for key in sheets:
-        flag = getattr(SHEETS.get(key.split(":")[0]), "admin_boundaries", None)
+        flag = getattr(SHEETS.get(key), "admin_boundaries", None)
         if (has if flag is None else bool(flag)):
             return True
     return False

@@ -1,9 +1,8 @@
 """The review items behind the review panel, and their filters. No Qt here.
 
-Items come from :func:`multiplan.core.review.review_items` when the core has it (conflicts
-plus 质检 / 三区三线 / assessment findings, with their decision status), else straight from
-the conflict register (:func:`multiplan.core.conflicts.read_register`, every row 待定).
-Whatever the source, :func:`load_items` returns one frame with the columns the panel uses
+Items come from :func:`multiplan.core.review.review_items` (conflicts plus 质检 / 三区三线 /
+assessment findings, with their decision status). :func:`load_items` returns one frame with
+the columns the panel uses
 (:data:`COLUMNS`) plus the piece bounds and, for the register's rows, the register fid (the
 canvas highlights the piece on the ``mp_conflicts`` layer by that fid).
 
@@ -98,11 +97,10 @@ def normalise(df: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass
 class ReviewData:
-    """The loaded items, their geometries (None where an item has none) and the source."""
+    """The loaded items and their geometries (None where an item has none)."""
 
     items: pd.DataFrame
     geoms: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
-    source: str = "register"
     has_register: bool = False
     #: filter choices, computed with the items (in the loading thread)
     choices: dict[str, list[Any]] | None = None
@@ -133,23 +131,14 @@ def _register_fids(project: Any) -> dict[str, int]:
             'SELECT "fid", "conflict_id" FROM "mp_conflicts"')}
 
 
-def _core_items(project: Any) -> pd.DataFrame | None:
-    from multiplan.core import review
-
-    return review.review_items(project)
-
-
 def load_items(project: Any, task: Any = None) -> ReviewData:
     """Read the review items of ``project`` (in a worker thread: a register of 100k pieces
     takes about a second)."""
+    from multiplan.core import review
     from multiplan.core.conflicts import read_register
 
     has_register = register_exists(project)
-    raw = _core_items(project)
-    source = "review"
-    if raw is None:
-        source = "register"
-        raw = read_register(project) if has_register else pd.DataFrame()
+    raw = review.review_items(project)
     if task is not None:
         task.check()
     items = normalise(pd.DataFrame(raw))
@@ -175,7 +164,7 @@ def load_items(project: Any, task: Any = None) -> ReviewData:
             col = items[name].to_numpy(dtype=float).copy()
             col[has] = b[:, j]
             items[name] = col
-    return ReviewData(items, geoms, source, has_register, choices(items),
+    return ReviewData(items, geoms, has_register, choices(items),
                       _read_comments(project))
 
 
